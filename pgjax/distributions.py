@@ -1,0 +1,83 @@
+"""Action distributions as pure functions of their parameters.
+
+Categorical (discrete actions) is parameterised by unnormalised ``logits [..., K]``;
+the diagonal Gaussian (continuous actions) by ``mean [..., A]`` and a state-independent
+``log_std [A]`` (broadcast against ``mean``). Leading axes broadcast; nothing is vmapped here.
+
+KL(p‖q) is the behaviour distance of the seed's PPO section: a distance between the two
+policies' action distributions at a state, not between their parameters.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ---- categorical -----------------------------------------------------------------------------
+
+
+def categorical_sample(key: Array, logits: Array) -> Array:
+    """a ~ softmax(logits).  logits ``[..., K]`` → int ``[...]``."""
+    return jax.random.categorical(key, logits, axis=-1)
+
+
+def categorical_log_prob(logits: Array, action: Array) -> Array:
+    """log π(a) = log_softmax(logits)[a].  logits ``[..., K]``, action int ``[...]`` → ``[...]``."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(logp, jnp.asarray(action)[..., None].astype(jnp.int32), -1)[..., 0]
+
+
+def categorical_entropy(logits: Array) -> Array:
+    """H(π) = −Σ_a π(a) log π(a).  logits ``[..., K]`` → ``[...]``."""
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+def categorical_kl(logits_p: Array, logits_q: Array) -> Array:
+    """KL(p‖q) = Σ_a p(a) (log p(a) − log q(a)).  ``[..., K]`` each → ``[...]``, ≥ 0."""
+    logp = jax.nn.log_softmax(logits_p, axis=-1)
+    logq = jax.nn.log_softmax(logits_q, axis=-1)
+    return jnp.sum(jnp.exp(logp) * (logp - logq), axis=-1)
+
+
+# ---- diagonal Gaussian -----------------------------------------------------------------------
+
+
+def gaussian_sample(key: Array, mean: Array, log_std: Array) -> Array:
+    """a = μ + σ ε, ε ~ N(0, I).  mean ``[..., A]``, log_std ``[A]`` → ``[..., A]``.
+
+    The sample is not clipped: store it as the action for log-probabilities and clip only the
+    copy sent to the environment.
+    """
+    noise = jax.random.normal(key, jnp.shape(mean), dtype=jnp.result_type(mean))
+    return mean + jnp.exp(log_std) * noise
+
+
+def gaussian_log_prob(mean: Array, log_std: Array, action: Array) -> Array:
+    """log N(a; μ, diag σ²) = Σ_i [−½((a_i − μ_i)/σ_i)² − log σ_i − ½ log 2π].  → ``[...]``."""
+    z = (action - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * _LOG_2PI, axis=-1)
+
+
+def gaussian_entropy(mean: Array, log_std: Array) -> Array:
+    """H = Σ_i (log σ_i + ½ log 2πe).  Depends on ``mean`` only through its shape. → ``[...]``."""
+    log_std = jnp.broadcast_to(log_std, jnp.shape(mean))
+    return jnp.sum(log_std + 0.5 * (_LOG_2PI + 1.0), axis=-1)
+
+
+def gaussian_kl(mean_p: Array, log_std_p: Array, mean_q: Array, log_std_q: Array) -> Array:
+    """KL(p‖q) for diagonal Gaussians, summed over action dimensions.
+
+    KL = Σ_i [ log(σ_q,i/σ_p,i) + (σ_p,i² + (μ_p,i − μ_q,i)²) / (2 σ_q,i²) − ½ ].  → ``[...]``.
+    """
+    var_ratio = jnp.exp(2.0 * (log_std_p - log_std_q))
+    mean_term = (mean_p - mean_q) ** 2 * jnp.exp(-2.0 * log_std_q)
+    per_dim = log_std_q - log_std_p + 0.5 * (var_ratio + mean_term - 1.0)
+    return jnp.sum(per_dim, axis=-1)
