@@ -1,6 +1,20 @@
 """pgjax: policy-gradient reinforcement learning in JAX."""
 
 from pgjax import distributions, kl_control, losses, returns
+from pgjax.config import Config, HParams
+from pgjax.train import Pipeline, TrainResult, TrainState, make_pipeline, make_train
 
-__all__ = ["distributions", "kl_control", "losses", "returns"]
+__all__ = [
+    "Config",
+    "HParams",
+    "Pipeline",
+    "TrainResult",
+    "TrainState",
+    "distributions",
+    "kl_control",
+    "losses",
+    "make_pipeline",
+    "make_train",
+    "returns",
+]
 __version__ = "0.1.0"

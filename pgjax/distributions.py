@@ -11,6 +11,8 @@ policies' action distributions at a state, not between their parameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -81,3 +83,32 @@ def gaussian_kl(mean_p: Array, log_std_p: Array, mean_q: Array, log_std_q: Array
     mean_term = (mean_p - mean_q) ** 2 * jnp.exp(-2.0 * log_std_q)
     per_dim = log_std_q - log_std_p + 0.5 * (var_ratio + mean_term - 1.0)
     return jnp.sum(per_dim, axis=-1)
+
+
+# ---- one interface over both, chosen by the action space -------------------------------------
+
+
+class ActionDist(NamedTuple):
+    """The four operations the pipeline needs, over a distribution's parameters ``params``:
+    logits ``[..., K]`` for the categorical, ``(mean, log_std)`` ``[..., A]`` each for the
+    Gaussian."""
+
+    sample: Callable[[Array, Any], Array]
+    log_prob: Callable[[Any, Array], Array]
+    entropy: Callable[[Any], Array]
+    kl: Callable[[Any, Any], Array]
+
+
+CATEGORICAL = ActionDist(
+    sample=categorical_sample,
+    log_prob=categorical_log_prob,
+    entropy=categorical_entropy,
+    kl=categorical_kl,
+)
+
+GAUSSIAN = ActionDist(
+    sample=lambda key, p: gaussian_sample(key, *p),
+    log_prob=lambda p, action: gaussian_log_prob(*p, action),
+    entropy=lambda p: gaussian_entropy(*p),
+    kl=lambda p, q: gaussian_kl(*p, *q),
+)

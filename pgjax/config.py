@@ -1,0 +1,185 @@
+"""The one frozen configuration of a training run, and its validation.
+
+Sizes and choices (``num_envs``, ``algo``, ``activation``…) are static: they shape the compiled
+program. The numeric hyperparameters listed in ``HParams`` can instead be passed to
+``train(key, hparams)`` as traced values, so that ``jax.vmap`` sweeps them in one compilation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+ALGORITHMS = ("ppo_clip",)
+ACTIVATIONS = ("tanh", "relu")
+NETWORKS = ("auto", "mlp", "cnn")
+
+
+class HParams(NamedTuple):
+    """Hyperparameters that may be traced (and so vmapped) in ``train(key, hparams)``.
+
+    Each field is a scalar (or, under ``jax.vmap``, a batch of scalars); see ``Config`` for
+    their meaning.
+    """
+
+    lr: Any
+    gamma: Any
+    gae_lambda: Any
+    clip_eps: Any
+    ent_coef: Any
+    vf_coef: Any
+    max_grad_norm: Any
+    reward_scale: Any
+
+
+@dataclass(frozen=True)
+class Config:
+    """A training run. Defaults: PPO-Clip on CartPole-v1 with PureJaxRL's published settings."""
+
+    algo: str = "ppo_clip"
+    """Algorithm, one of ``pgjax.config.ALGORITHMS``."""
+    env: str = "CartPole-v1"
+    """A gymnax (>= 1.0) environment id, e.g. ``CartPole-v1``, ``Breakout-MinAtar``."""
+    total_timesteps: int = 500_000
+    """Environment steps in the whole run, over all environments (rounded down to updates)."""
+    num_envs: int = 4
+    """Environments stepped in parallel (vmapped)."""
+    num_steps: int = 128
+    """Steps per environment in each rollout; a batch is ``num_envs * num_steps`` transitions."""
+    num_epochs: int = 4
+    """Passes over each batch."""
+    num_minibatches: int = 4
+    """Minibatches per epoch; must divide ``num_envs * num_steps``."""
+    lr: float = 2.5e-4
+    """Adam learning rate (eps 1e-5)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    gamma: float = 0.99
+    """Discount γ in [0, 1]."""
+    gae_lambda: float = 0.95
+    """GAE λ in [0, 1]: 1 is the Monte Carlo advantage, 0 the TD error."""
+    clip_eps: float = 0.2
+    """PPO-Clip's ε: the ratio is clipped to [1 − ε, 1 + ε]."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the critic's loss."""
+    vf_clip: bool = True
+    """Clip the critic's change per update to ±clip_eps around its old prediction (PPO's code)."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this for learning (metrics report the raw return)."""
+    normalize_obs: bool = False
+    """Normalise observations by a running mean and variance over all environments."""
+    normalize_advantages: bool = True
+    """Standardise advantages within each minibatch."""
+    activation: str = "tanh"
+    """Hidden activation, one of ``tanh``, ``relu``."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the MLP's hidden layers (actor and critic alike)."""
+    network: str = "auto"
+    """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
+    (``cnn`` for observations of rank 3, else ``mlp``)."""
+
+    # ---- derived sizes ----------------------------------------------------------------------
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: ``num_envs * num_steps``."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """Updates in the run: ``total_timesteps // batch_size``."""
+        return self.total_timesteps // self.batch_size
+
+    @property
+    def minibatch_size(self) -> int:
+        """Transitions per minibatch: ``batch_size // num_minibatches``."""
+        return self.batch_size // self.num_minibatches
+
+    def hparams(self) -> HParams:
+        """This config's traceable hyperparameters, as the default for ``train``."""
+        return HParams(**{f: getattr(self, f) for f in HParams._fields})
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (unknown names are rejected)."""
+        return Config.from_dict({**dataclasses.asdict(self), **changes})
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Config:
+        """Build from a plain dict; an unknown key raises ``ValueError`` naming it."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in values:
+            if key not in names:
+                raise ValueError(
+                    f"Config has no field {key!r}{_did_you_mean(key, names)}; "
+                    f"fields are: {', '.join(names)}"
+                )
+        values = dict(values)
+        if "hidden_sizes" in values:
+            values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        return cls(**values)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the field, the value and what is allowed."""
+        _choice("algo", self.algo, ALGORITHMS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("network", self.network, NETWORKS)
+        from pgjax.envs import env_names  # gymnax is imported only when validating
+
+        _choice("env", self.env, env_names())
+        for name in ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Config.{name}={value!r}: must be a positive integer")
+        if not self.hidden_sizes or any(
+            not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes
+        ):
+            raise ValueError(
+                f"Config.hidden_sizes={self.hidden_sizes!r}: must be a non-empty tuple of "
+                "positive integers"
+            )
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"Config.num_minibatches={self.num_minibatches}: must divide "
+                f"num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}; "
+                f"change num_minibatches, num_envs or num_steps"
+            )
+        if self.num_updates < 1:
+            raise ValueError(
+                f"Config.total_timesteps={self.total_timesteps}: must be at least one batch, "
+                f"num_envs * num_steps = {self.batch_size}"
+            )
+        for name in ("gamma", "gae_lambda"):
+            _interval(name, getattr(self, name), 0.0, 1.0)
+        for name in ("lr", "max_grad_norm", "reward_scale"):
+            value = getattr(self, name)
+            if not value > 0:  # also rejects NaN
+                raise ValueError(f"Config.{name}={value!r}: must be > 0")
+        _interval("clip_eps", self.clip_eps, 0.0, 1.0)
+        for name in ("ent_coef", "vf_coef"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ValueError(f"Config.{name}={value!r}: must be >= 0")
+
+
+def _did_you_mean(value: str, allowed: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, list(allowed), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> None:
+    if value not in allowed:
+        hint = _did_you_mean(str(value), allowed)
+        listing = ", ".join(allowed)
+        raise ValueError(f"Config.{name}={value!r} is unknown{hint}; allowed: {listing}")
+
+
+def _interval(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"Config.{name}={value!r}: must be in [{low}, {high}]")

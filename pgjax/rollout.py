@@ -1,0 +1,106 @@
+"""Collecting a ``Trajectory`` ``[T, N, ...]`` from vectorised environments with ``lax.scan``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from pgjax.distributions import ActionDist
+from pgjax.envs import EnvSpec, EpisodeStats, env_action, update_episode_stats
+
+Array = jax.Array
+
+
+class Trajectory(NamedTuple):
+    """One rollout; every field has leading axes ``[T, N]``.
+
+    ``obs``: the observation acted on (raw, not normalised). ``action``: the sampled, unclipped
+    action. ``log_prob``: log π_old(a|s). ``reward``, ``terminated``, ``truncated``: as the
+    environment returned them. ``next_obs``: the true next observation, the final one where the episode ended (never
+    the reset observation), so ``V(next_obs)`` is the bootstrap value at a truncation.
+    """
+
+    obs: Array
+    action: Array
+    log_prob: Array
+    reward: Array
+    terminated: Array
+    truncated: Array
+    next_obs: Array
+
+
+class EpisodeEnds(NamedTuple):
+    """Sums over the episodes that ended during a rollout (scalars): how many, the total of
+    their returns and of their lengths. Means are ``total / count`` where ``count > 0``."""
+
+    count: Array
+    return_total: Array
+    length_total: Array
+
+
+class EnvCarry(NamedTuple):
+    """What a rollout carries from step to step: env state, current observation ``[N, ...]``,
+    and running episode statistics."""
+
+    env_state: Any
+    obs: Array
+    episode: EpisodeStats
+
+
+def rollout(
+    key: Array,
+    carry: EnvCarry,
+    policy: Callable[[Array], Any],
+    dist: ActionDist,
+    env: Any,
+    env_params: Any,
+    spec: EnvSpec,
+    num_steps: int,
+    unroll: int = 1,
+) -> tuple[EnvCarry, Trajectory, EpisodeEnds]:
+    """Run ``num_steps`` steps of all environments under ``policy``.
+
+    Args:
+      key: PRNG key.
+      carry: the environments' state at the start.
+      policy: raw observations ``[N, ...]`` → distribution parameters (normalisation inside).
+      dist: the action distribution's operations.
+      env, env_params, spec: the gymnax environment, its params and its ``EnvSpec``.
+      num_steps: T.
+      unroll: ``lax.scan`` unroll factor (a speed knob only).
+
+    Returns:
+      The carry after T steps, the ``Trajectory`` ``[T, N, ...]`` and the ``EpisodeEnds``.
+    """
+    num_envs = carry.obs.shape[0]
+    step_env = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def step(carry: tuple[EnvCarry, EpisodeEnds], k: Array):
+        c, sums = carry
+        k_act, k_env = jax.random.split(k)
+        params = policy(c.obs)
+        action = dist.sample(k_act, params)
+        log_prob = dist.log_prob(params, action)
+        obs, env_state, reward, term, trunc, info = step_env(
+            jax.random.split(k_env, num_envs), c.env_state, env_action(spec, action), env_params
+        )
+        reward = reward.astype(jnp.float32)
+        done = jnp.logical_or(term, trunc)
+        episode, ep_return, ep_length = update_episode_stats(c.episode, reward, done)
+        sums = EpisodeEnds(
+            sums.count + done.sum(),
+            sums.return_total + jnp.sum(jnp.where(done, ep_return, 0.0)),
+            sums.length_total + jnp.sum(jnp.where(done, ep_length, 0)),
+        )
+        transition = Trajectory(
+            c.obs, action, log_prob, reward, term, trunc, info["final_observation"]
+        )
+        return (EnvCarry(env_state, obs, episode), sums), transition
+
+    zero = jnp.zeros((), jnp.int32)
+    init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero))
+    (carry, ends), traj = jax.lax.scan(step, init, jax.random.split(key, num_steps), unroll=unroll)
+    return carry, traj, ends
