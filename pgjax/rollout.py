@@ -19,8 +19,9 @@ class Trajectory(NamedTuple):
 
     ``obs``: the observation acted on (raw, not normalised). ``action``: the sampled, unclipped
     action. ``log_prob``: log π_old(a|s). ``reward``, ``terminated``, ``truncated``: as the
-    environment returned them. ``next_obs``: the true next observation, the final one where the episode ended (never
-    the reset observation), so ``V(next_obs)`` is the bootstrap value at a truncation.
+    environment returned them. ``next_obs``: the true next observation, the final one where
+    the episode ended (never the reset observation), so ``V(next_obs)`` is the bootstrap value
+    at a truncation.
     """
 
     obs: Array
