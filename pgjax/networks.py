@@ -2,6 +2,11 @@
 
 Orthogonal initialisation as in PPO's reference code: gain √2 for hidden layers, 0.01 for the
 policy head, 1 for the value head; biases 0. Actor and critic are separate networks.
+
+The orthogonal initialiser here is Gram–Schmidt in plain jnp, not flax's, which calls LAPACK's
+QR: under ``jax.vmap`` over seeds that becomes a batched QR whose kernel fans out over XLA's CPU
+thread pool and can wait on itself forever on a 2-core machine (seen with jax 0.10: a vmapped
+train that sometimes never returns, every thread parked in ``QrFactorizationKernel``).
 """
 
 from __future__ import annotations
@@ -20,8 +25,36 @@ Array = jax.Array
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 
 
+def orthogonal(scale: float = 1.0):
+    """A flax initialiser: ``scale`` times a Haar-random matrix with orthonormal columns (or
+    rows, whichever are fewer), for kernels of any rank (all axes but the last are flattened).
+
+    Classical Gram–Schmidt applied twice (CGS2) to a standard normal matrix; the result equals
+    the Q of its QR decomposition with R's diagonal made positive, so it is distributed like
+    ``flax.linen.initializers.orthogonal``.
+    """
+
+    def init(key: Array, shape: tuple[int, ...], dtype=jnp.float32) -> Array:
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        tall = (max(rows, cols), min(rows, cols))
+        a = jax.random.normal(key, tall, jnp.float32)
+
+        def column(q: Array, j: Array) -> tuple[Array, None]:
+            v = a[:, j]
+            for _ in range(2):  # twice is enough for float32 orthogonality
+                v = v - q @ (q.T @ v)
+            return q.at[:, j].set(v / jnp.linalg.norm(v)), None
+
+        q, _ = jax.lax.scan(column, jnp.zeros(tall, jnp.float32), jnp.arange(tall[1]))
+        if rows < cols:
+            q = q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
+
+
 def _dense(features: int, gain: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain))
+    return nn.Dense(features, kernel_init=orthogonal(gain))
 
 
 class Torso(nn.Module):
@@ -42,7 +75,7 @@ class Torso(nn.Module):
         batch_shape = obs.shape[: obs.ndim - self.obs_rank]
         x = obs.reshape((-1, *obs.shape[obs.ndim - self.obs_rank :]))
         if self.kind == "cnn":
-            x = nn.Conv(16, (3, 3), kernel_init=nn.initializers.orthogonal(math.sqrt(2)))(x)
+            x = nn.Conv(16, (3, 3), kernel_init=orthogonal(math.sqrt(2)))(x)
             x = act(x)
         x = x.reshape((x.shape[0], -1))
         for width in self.hidden_sizes:

@@ -1,0 +1,77 @@
+"""Networks: heads by action space, orthogonal initialisation, and no LAPACK call under vmap."""
+
+import re
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pgjax import Config, envs, make_pipeline
+from pgjax.networks import make_networks, orthogonal
+
+
+@pytest.mark.parametrize("shape", [(4, 64), (64, 64), (400, 64), (64, 2), (3, 3, 4, 16)])
+def test_orthogonal_columns_or_rows(shape):
+    w = np.asarray(orthogonal(np.sqrt(2))(jax.random.key(0), shape)).reshape(-1, shape[-1])
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, 2.0 * np.eye(len(gram)), atol=1e-5)
+
+
+def test_orthogonal_is_haar_like_flax():
+    # the mean of a Haar orthogonal matrix's entries is 0 and each entry's variance is 1/n
+    keys = jax.random.split(jax.random.key(1), 2000)
+    ours = jax.vmap(lambda k: orthogonal()(k, (8, 8)))(keys)
+    theirs = jax.vmap(lambda k: nn.initializers.orthogonal()(k, (8, 8)))(keys)
+    np.testing.assert_allclose(ours.mean(0), 0.0, atol=0.03)
+    np.testing.assert_allclose(ours.var(0), theirs.var(0), atol=0.03)
+
+
+def lapack_calls(fn, *args):
+    text = jax.jit(fn).lower(*args).as_text()
+    return set(re.findall(r"custom_call @(\w+)", text))
+
+
+def test_vmapped_init_makes_no_lapack_call():
+    # a batched LAPACK QR under vmap can deadlock XLA's CPU thread pool on 2 cores
+    config = Config(
+        env="Breakout-MinAtar", num_envs=4, num_steps=8, num_minibatches=1, network="cnn"
+    )
+    pipeline = make_pipeline(config)
+    keys = jax.random.split(jax.random.key(0), 2)
+    calls = lapack_calls(jax.vmap(lambda k: pipeline.init(k, config.hparams())), keys)
+    assert not any("lapack" in c for c in calls), calls
+    # the check would see one: flax's initialiser does call LAPACK
+    assert lapack_calls(jax.vmap(lambda k: nn.initializers.orthogonal()(k, (4, 4))), keys)
+
+
+@pytest.mark.parametrize(
+    ("env", "network", "discrete"),
+    [
+        ("CartPole-v1", "auto", True),
+        ("Pendulum-v1", "auto", False),
+        ("Breakout-MinAtar", "cnn", True),
+        ("Breakout-MinAtar", "mlp", True),
+    ],
+)
+def test_heads_follow_the_action_space(env, network, discrete):
+    config = Config(env=env, network=network)
+    _, _, spec = envs.make_env(env)
+    actor, critic = make_networks(config, spec)
+    obs = jnp.zeros((5, *spec.obs_shape))
+    out = actor.apply(actor.init(jax.random.key(0), obs[0]), obs)
+    value = critic.apply(critic.init(jax.random.key(0), obs[0]), obs)
+    assert value.shape == (5,)
+    if discrete:
+        assert out.shape == (5, spec.num_actions)
+    else:
+        mean, log_std = out
+        assert mean.shape == log_std.shape == (5, spec.num_actions)
+        np.testing.assert_array_equal(log_std, 0.0)
+
+
+def test_cnn_on_vector_observations_is_refused():
+    _, _, spec = envs.make_env("CartPole-v1")
+    with pytest.raises(ValueError, match="network='cnn' needs image observations"):
+        make_networks(Config(network="cnn"), spec)
