@@ -25,7 +25,7 @@ from pgjax.progress import final_return, format_report, train_in_chunks
 class TrainArgs:
     """Train one run and print its progress and result."""
 
-    config: Annotated[Config, tyro.conf.arg(name="")] = dataclasses.field(default_factory=Config)
+    config: Annotated[Config, tyro.conf.arg(name="")]
     seed: int = 0
     """PRNG seed."""
     use_preset: Annotated[bool, tyro.conf.arg(name="preset")] = False
@@ -35,10 +35,12 @@ class TrainArgs:
 def run_train(args: TrainArgs) -> int:
     config = args.config
     if args.use_preset:
+        # a flag counts as given where it differs from the default (the preset wins on ties)
+        plain = Config(algo=config.algo, env=config.env)
         given = {
             f.name: getattr(config, f.name)
             for f in dataclasses.fields(Config)
-            if getattr(config, f.name) != f.default
+            if getattr(config, f.name) != getattr(plain, f.name)
         }
         config = preset(config.env, config.algo).replace(**given)
     try:

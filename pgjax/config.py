@@ -13,7 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-ALGORITHMS = ("ppo_clip",)
+ALGORITHMS = ("reinforce", "a2c", "is_pg", "ppo_penalty", "ppo_clip", "trpo")
+RETURN_TYPES = ("episode", "reward_to_go")
+
+# Fields whose default depends on the algorithm: a field left at None takes its algorithm's
+# value here. PPO's are PureJaxRL's published CartPole settings; the others learn CartPole-v1
+# (see benchmarks/family.py).
+_PPO = dict(num_envs=4, num_steps=128, num_epochs=4, num_minibatches=4, lr=2.5e-4)
+ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
+    "reinforce": dict(num_envs=8, num_steps=500, num_epochs=1, num_minibatches=1, lr=2.5e-3),
+    "a2c": dict(num_envs=16, num_steps=32, num_epochs=1, num_minibatches=1, lr=2.5e-3),
+    "is_pg": dict(_PPO, lr=1e-4),
+    "ppo_penalty": dict(_PPO),
+    "ppo_clip": dict(_PPO),
+    "trpo": dict(num_envs=8, num_steps=128, num_epochs=5, num_minibatches=4, lr=1e-3),
+}
+BASELINES = ("none", "mean", "critic")
 ACTIVATIONS = ("tanh", "relu")
 NETWORKS = ("auto", "mlp", "cnn")
 
@@ -33,6 +48,8 @@ class HParams(NamedTuple):
     vf_coef: Any
     max_grad_norm: Any
     reward_scale: Any
+    kl_beta: Any
+    max_kl: Any
 
 
 @dataclass(frozen=True)
@@ -45,16 +62,19 @@ class Config:
     """A gymnax (>= 1.0) environment id, e.g. ``CartPole-v1``, ``Breakout-MinAtar``."""
     total_timesteps: int = 500_000
     """Environment steps in the whole run, over all environments (rounded down to updates)."""
-    num_envs: int = 4
-    """Environments stepped in parallel (vmapped)."""
-    num_steps: int = 128
-    """Steps per environment in each rollout; a batch is ``num_envs * num_steps`` transitions."""
-    num_epochs: int = 4
-    """Passes over each batch."""
-    num_minibatches: int = 4
-    """Minibatches per epoch; must divide ``num_envs * num_steps``."""
-    lr: float = 2.5e-4
-    """Adam learning rate (eps 1e-5)."""
+    num_envs: int | None = None
+    """Environments stepped in parallel (vmapped). Unset: the algorithm's default."""
+    num_steps: int | None = None
+    """Steps per environment in each rollout; a batch is ``num_envs * num_steps`` transitions.
+    Unset: the algorithm's default."""
+    num_epochs: int | None = None
+    """Passes over each batch (TRPO: of the critic's fit). Unset: the algorithm's default;
+    REINFORCE and A2C use each batch once whatever this says."""
+    num_minibatches: int | None = None
+    """Minibatches per epoch; must divide ``num_envs * num_steps``. Unset: the algorithm's
+    default."""
+    lr: float | None = None
+    """Adam learning rate (eps 1e-5). Unset: the algorithm's default."""
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run."""
     gamma: float = 0.99
@@ -84,6 +104,31 @@ class Config:
     network: str = "auto"
     """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
     (``cnn`` for observations of rank 3, else ``mlp``)."""
+    return_type: str = "reward_to_go"
+    """REINFORCE's weight: ``episode`` (every step weighted by its whole episode's R(τ)) or
+    ``reward_to_go`` (Σ_{t'≥t} γ^{t'−t} r_{t'})."""
+    baseline: str = "critic"
+    """REINFORCE's baseline b: ``none``, ``mean`` (running average of episode returns) or
+    ``critic`` (a learned V(s), regressed on the returns)."""
+    kl_beta: float = 1.0
+    """PPO-Penalty's β: its initial value (adaptive) or its value (fixed)."""
+    kl_target: float | None = 0.01
+    """PPO-Penalty's d_targ: β adapts after each update so that KL stays near it; ``None``
+    keeps β fixed."""
+    max_kl: float = 0.01
+    """TRPO's trust region δ: KL(π_old‖π) ≤ δ after every policy step."""
+    cg_iters: int = 10
+    """TRPO: conjugate-gradient iterations for the natural-gradient direction."""
+    cg_damping: float = 0.1
+    """TRPO: damping added to the Fisher-vector product, F + damping·I."""
+    line_search_steps: int = 10
+    """TRPO: backtracking steps (each halves the step) before the update is rejected."""
+
+    def __post_init__(self) -> None:
+        defaults = ALGORITHM_DEFAULTS.get(self.algo, _PPO)
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
     # ---- derived sizes ----------------------------------------------------------------------
 
@@ -107,8 +152,16 @@ class Config:
         return HParams(**{f: getattr(self, f) for f in HParams._fields})
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied (unknown names are rejected)."""
-        return Config.from_dict({**dataclasses.asdict(self), **changes})
+        """A copy with ``changes`` applied (unknown names are rejected). Changing ``algo``
+        also moves the fields still at the old algorithm's defaults to the new one's."""
+        values = dataclasses.asdict(self)
+        new_algo = changes.get("algo", self.algo)
+        if new_algo != self.algo:
+            old = ALGORITHM_DEFAULTS.get(self.algo, _PPO)
+            for name, value in old.items():
+                if name not in changes and values[name] == value:
+                    values[name] = None
+        return Config.from_dict({**values, **changes})
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
@@ -130,10 +183,20 @@ class Config:
         _choice("algo", self.algo, ALGORITHMS)
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("network", self.network, NETWORKS)
+        _choice("return_type", self.return_type, RETURN_TYPES)
+        _choice("baseline", self.baseline, BASELINES)
         from pgjax.envs import env_names  # gymnax is imported only when validating
 
         _choice("env", self.env, env_names())
-        for name in ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches"):
+        for name in (
+            "total_timesteps",
+            "num_envs",
+            "num_steps",
+            "num_epochs",
+            "num_minibatches",
+            "cg_iters",
+            "line_search_steps",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"Config.{name}={value!r}: must be a positive integer")
@@ -157,12 +220,16 @@ class Config:
             )
         for name in ("gamma", "gae_lambda"):
             _interval(name, getattr(self, name), 0.0, 1.0)
-        for name in ("lr", "max_grad_norm", "reward_scale"):
+        for name in ("lr", "max_grad_norm", "reward_scale", "kl_beta", "max_kl"):
             value = getattr(self, name)
             if not value > 0:  # also rejects NaN
                 raise ValueError(f"Config.{name}={value!r}: must be > 0")
         _interval("clip_eps", self.clip_eps, 0.0, 1.0)
-        for name in ("ent_coef", "vf_coef"):
+        if self.kl_target is not None and not self.kl_target > 0:
+            raise ValueError(
+                f"Config.kl_target={self.kl_target!r}: must be > 0, or None for a fixed β"
+            )
+        for name in ("ent_coef", "vf_coef", "cg_damping"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"Config.{name}={value!r}: must be >= 0")

@@ -2,9 +2,11 @@
 
 Each update: a rollout of ``num_steps`` steps of ``num_envs`` environments (``lax.scan``);
 values of every observation and of every true next observation in one batched critic pass;
-GAE with bootstrapping at truncations and at the rollout's end; then ``num_epochs`` passes of
-``num_minibatches`` shuffled minibatches of optax steps on the algorithm's loss. Metrics are
-reduced to scalars per update: nothing per step is kept.
+the algorithm's weights (GAE with bootstrapping at truncations and at the rollout's end, or
+REINFORCE's returns); then ``num_epochs`` passes of ``num_minibatches`` shuffled minibatches
+of optax steps on the algorithm's loss (one full-batch step for REINFORCE and A2C; a
+natural-gradient step for TRPO's policy). Metrics are reduced to scalars per update: nothing
+per step is kept.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from pgjax import envs, losses
+from pgjax import envs, kl_control, losses, returns, trpo
 from pgjax.algorithms import REGISTRY, PolicyTerms
 from pgjax.config import Config, HParams
 from pgjax.distributions import CATEGORICAL, GAUSSIAN
@@ -35,18 +37,27 @@ class Params(NamedTuple):
     critic: Any
 
 
+class AlgoState(NamedTuple):
+    """What an algorithm carries between updates: ``kl``, PPO-Penalty's β (an
+    ``AdaptiveKL``); ``mean_return``, REINFORCE's running-mean baseline (scalar)."""
+
+    kl: kl_control.AdaptiveKL
+    mean_return: Array
+
+
 class TrainState(NamedTuple):
     """Everything a run needs to continue.
 
     ``params``; ``opt_state`` (optax); ``env`` (environment states, current observations
     ``[N, ...]``, running episode statistics); ``obs_norm`` (running observation statistics);
-    ``key``; ``update``: updates done so far (scalar int).
+    ``algo`` (``AlgoState``); ``key``; ``update``: updates done so far (scalar int).
     """
 
     params: Params
     opt_state: Any
     env: EnvCarry
     obs_norm: envs.ObsNorm
+    algo: AlgoState
     key: Array
     update: Array
 
@@ -67,8 +78,7 @@ class Pipeline(NamedTuple):
     update: Callable[[TrainState, HParams], tuple[TrainState, dict[str, Array]]]
 
 
-def _optimizer(config: Config, hp: HParams) -> optax.GradientTransformation:
-    steps_per_update = config.num_epochs * config.num_minibatches
+def _optimizer(config: Config, hp: HParams, steps_per_update: int) -> optax.GradientTransformation:
 
     def lr(count: Array) -> Array:
         if not config.anneal_lr:
@@ -101,6 +111,35 @@ def _mean_or_nan(total: Array, count: Array) -> Array:
     return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
 
+def _monte_carlo_weights(config, hp, traj, values, next_values, mean_return):
+    """REINFORCE's weights ``[T, N]``, their regression targets and validity mask.
+
+    ``return_type="episode"``: R(τ) of each step's episode; ``"reward_to_go"``: G_t. The
+    baseline is subtracted: 0, the running mean ``mean_return`` (computed before this batch,
+    so it stays independent of it: unbiased), or the critic's V(s_t).
+
+    A step whose episode is still running at the end of the window has no R(τ) and no full
+    reward-to-go: it is masked out, except for reward-to-go with a critic, where the window's
+    end is bootstrapped with V(s_T) like any cut.
+    """
+    rewards = traj.reward * hp.reward_scale
+    per_env = lambda f, *a: jax.vmap(f, in_axes=(1,) * len(a), out_axes=1)(*a)  # noqa: E731
+    episode_return, complete = per_env(
+        returns.episode_returns, rewards, traj.terminated, traj.truncated
+    )
+    bootstrap = config.return_type == "reward_to_go" and config.baseline == "critic"
+    if config.return_type == "episode":
+        weights = episode_return
+    else:
+        nv = next_values if bootstrap else jnp.zeros_like(next_values)
+        weights = jax.vmap(returns.discounted_returns, in_axes=(1, 1, 1, 1, None), out_axes=1)(
+            rewards, traj.terminated, traj.truncated, nv, hp.gamma
+        )
+    mask = jnp.ones_like(weights) if bootstrap else complete.astype(weights.dtype)
+    baseline = {"none": 0.0, "mean": mean_return, "critic": values}[config.baseline]
+    return weights - baseline, weights, mask
+
+
 def make_pipeline(config: Config) -> Pipeline:
     """Validate ``config`` and build its ``init`` and ``update`` functions."""
     config.validate()
@@ -108,73 +147,95 @@ def make_pipeline(config: Config) -> Pipeline:
     actor, critic = make_networks(config, spec)
     dist = CATEGORICAL if spec.discrete else GAUSSIAN
     algorithm = REGISTRY[config.algo]
-    num_envs, num_steps = config.num_envs, config.num_steps
-    batch, minibatch = config.batch_size, config.minibatch_size
+    monte_carlo = algorithm.advantages == "monte_carlo"
+    trpo_policy = algorithm.policy_step == "trpo"
+    num_envs, num_steps, batch = config.num_envs, config.num_steps, config.batch_size
+    # the optax loop: every epoch a fresh permutation cut into minibatches, or one full batch
+    sgd_epochs, sgd_minibatches = (
+        (config.num_epochs, config.num_minibatches) if algorithm.reuse or trpo_policy else (1, 1)
+    )
+    minibatch = batch // sgd_minibatches
+    normalize_advantages = config.normalize_advantages and not monte_carlo
 
     def norm(obs_norm: envs.ObsNorm, obs: Array) -> Array:
         return envs.normalize(obs_norm, obs) if config.normalize_obs else obs
+
+    def reset(key: Array) -> EnvCarry:
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(key, num_envs), env_params
+        )
+        return EnvCarry(env_state, obs, envs.init_episode_stats(num_envs))
 
     def init(key: Array, hp: HParams) -> TrainState:
         k_actor, k_critic, k_env, k_next = jax.random.split(key, 4)
         dummy = jnp.zeros(spec.obs_shape)
         params = Params(actor.init(k_actor, dummy), critic.init(k_critic, dummy))
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
-            jax.random.split(k_env, num_envs), env_params
-        )
-        carry = EnvCarry(env_state, obs, envs.init_episode_stats(num_envs))
         return TrainState(
             params=params,
-            opt_state=_optimizer(config, hp).init(ravel_pytree(params)[0]),
-            env=carry,
+            opt_state=_optimizer(config, hp, sgd_epochs * sgd_minibatches).init(
+                ravel_pytree(params)[0]
+            ),
+            env=reset(k_env),
             obs_norm=envs.init_obs_norm(spec.obs_shape),
+            algo=AlgoState(kl_control.init_adaptive_kl(hp.kl_beta), jnp.zeros(())),
             key=k_next,
             update=jnp.zeros((), jnp.int32),
         )
 
-    def loss_fn(params: Params, mb: dict[str, Array], hp: HParams):
-        dist_params = actor.apply(params.actor, mb["obs"])
+    def policy_terms(actor_params, mb: dict[str, Array], beta: Array):
+        dist_params = actor.apply(actor_params, mb["obs"])
         log_prob = dist.log_prob(dist_params, mb["action"])
         adv = mb["advantages"]
-        if config.normalize_advantages:
+        if normalize_advantages:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         kl = dist.kl(mb["old_dist_params"], dist_params)
-        terms = PolicyTerms(log_prob, mb["log_prob"], adv, kl)
-        policy_loss = jnp.mean(algorithm.policy_loss(terms, hp))
+        return PolicyTerms(log_prob, mb["log_prob"], adv, kl, beta), dist_params
+
+    def masked_mean(x: Array, mask: Array) -> Array:
+        return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+    def loss_fn(params: Params, mb: dict[str, Array], hp: HParams, beta: Array):
         values = critic.apply(params.critic, mb["obs"])
-        value_loss = jnp.mean(
+        value_loss = masked_mean(
             losses.value_loss(
                 values,
                 mb["targets"],
                 mb["values"] if config.vf_clip else None,
                 hp.clip_eps if config.vf_clip else None,
-            )
+            ),
+            mb["mask"],
         )
+        if trpo_policy:  # the policy moves by its own natural-gradient step
+            return hp.vf_coef * value_loss, {"value_loss": value_loss}
+        terms, dist_params = policy_terms(params.actor, mb, beta)
+        policy_loss = masked_mean(algorithm.policy_loss(terms, hp), mb["mask"])
         entropy = jnp.mean(dist.entropy(dist_params))
         total = policy_loss + hp.vf_coef * value_loss + hp.ent_coef * losses.entropy_bonus(entropy)
-        ratio = losses.importance_ratio(log_prob, mb["log_prob"])
+        ratio = losses.importance_ratio(terms.log_prob, terms.old_log_prob)
         aux = {
             "policy_loss": policy_loss,
             "value_loss": value_loss,
             "entropy": entropy,
-            "approx_kl": jnp.mean(losses.approx_kl(log_prob, mb["log_prob"])),
-            "kl": jnp.mean(kl),
+            "approx_kl": jnp.mean(losses.approx_kl(terms.log_prob, terms.old_log_prob)),
             "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps),
+            "ratio_mean": jnp.mean(ratio),
+            "ratio_std": jnp.std(ratio),
             "ratio_max": jnp.max(ratio),
         }
         return total, aux
 
-    def learn(params, opt_state, data: dict[str, Array], key: Array, hp: HParams):
+    def sgd(params, opt_state, data: dict[str, Array], key: Array, hp: HParams, beta: Array):
         # Optimise one flat parameter vector: on a CPU, the per-leaf work of Adam and of the
         # gradient clip over a dozen small arrays costs more than the arithmetic.
-        optimizer = _optimizer(config, hp)
+        optimizer = _optimizer(config, hp, sgd_epochs * sgd_minibatches)
         flat, unravel = ravel_pytree(params)
-        # π_old's distribution at every state, in one batched pass (for the exact KL)
-        data = {**data, "old_dist_params": actor.apply(params.actor, data["obs"])}
-        grad_fn = jax.value_and_grad(lambda f, mb: loss_fn(unravel(f), mb, hp), has_aux=True)
-        # every epoch is a fresh permutation of the whole batch, cut into minibatches
-        keys = jax.random.split(key, config.num_epochs)
-        order = jax.vmap(lambda k: _permutation(k, batch))(keys)
-        order = order.reshape((config.num_epochs * config.num_minibatches, minibatch))
+        grad_fn = jax.value_and_grad(lambda f, mb: loss_fn(unravel(f), mb, hp, beta), has_aux=True)
+        if sgd_minibatches == 1 and sgd_epochs == 1:
+            order = jnp.arange(batch)[None]
+        else:
+            keys = jax.random.split(key, sgd_epochs)
+            order = jax.vmap(lambda k: _permutation(k, batch))(keys)
+            order = order.reshape((sgd_epochs * sgd_minibatches, minibatch))
 
         def sgd_step(carry, idx):
             flat, opt_state = carry
@@ -188,33 +249,72 @@ def make_pipeline(config: Config) -> Pipeline:
             }
 
         (flat, opt_state), stats = jax.lax.scan(sgd_step, (flat, opt_state), order)
-        params = unravel(flat)
-        return params, opt_state, jax.tree.map(jnp.mean, stats)
+        return unravel(flat), opt_state, jax.tree.map(jnp.mean, stats)
+
+    def natural_step(actor_params, data: dict[str, Array], hp: HParams):
+        flat, unravel = ravel_pytree(actor_params)
+
+        def surrogate(f):
+            terms, _ = policy_terms(unravel(f), data, jnp.zeros(()))
+            return -jnp.mean(algorithm.policy_loss(terms, hp))
+
+        def mean_kl(f):
+            return jnp.mean(dist.kl(data["old_dist_params"], actor.apply(unravel(f), data["obs"])))
+
+        new_flat, info = trpo.trpo_step(
+            surrogate,
+            mean_kl,
+            flat,
+            hp.max_kl,
+            cg_iters=config.cg_iters,
+            damping=config.cg_damping,
+            line_search_steps=config.line_search_steps,
+        )
+        stats = {
+            "policy_loss": -surrogate(new_flat),
+            "step_accepted": info.accepted.astype(jnp.float32),
+            "step_fraction": info.step_fraction,
+            "line_search_steps": info.line_search_steps.astype(jnp.float32),
+        }
+        return unravel(new_flat), stats
 
     def update(state: TrainState, hp: HParams) -> tuple[TrainState, dict[str, Array]]:
-        key, k_roll, k_learn = jax.random.split(state.key, 3)
-        params, obs_norm = state.params, state.obs_norm
+        key, k_roll, k_learn, k_reset = jax.random.split(state.key, 4)
+        params, obs_norm, algo = state.params, state.obs_norm, state.algo
+        # REINFORCE collects whole episodes from fresh starts, so R(τ) means the whole episode
+        start = reset(k_reset) if monte_carlo else state.env
 
         def policy(obs):
             return actor.apply(params.actor, norm(obs_norm, obs))
 
-        carry, traj, ends = rollout(
-            k_roll, state.env, policy, dist, env, env_params, spec, num_steps
-        )
+        carry, traj, ends = rollout(k_roll, start, policy, dist, env, env_params, spec, num_steps)
         traj: Trajectory
         obs = norm(obs_norm, traj.obs)
         values = critic.apply(params.critic, obs)
         next_values = critic.apply(params.critic, norm(obs_norm, traj.next_obs))
-        advantages = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
-            traj.reward * hp.reward_scale,
-            values,
-            next_values,
-            traj.terminated,
-            traj.truncated,
-            hp.gamma,
-            hp.gae_lambda,
-        )
-        targets = advantages + values
+        if monte_carlo:
+            advantages, targets, mask = _monte_carlo_weights(
+                config, hp, traj, values, next_values, algo.mean_return
+            )
+            valid = jnp.sum(mask)
+            batch_mean = jnp.sum(targets * mask) / jnp.maximum(valid, 1.0)
+            # running average of the weights (the seed's b ≈ E[R]), for the next batch
+            mean_return = jnp.where(
+                valid > 0,
+                jnp.where(state.update == 0, batch_mean, 0.9 * algo.mean_return + 0.1 * batch_mean),
+                algo.mean_return,
+            )
+        else:
+            advantages = jax.vmap(gae, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1)(
+                traj.reward * hp.reward_scale,
+                values,
+                next_values,
+                traj.terminated,
+                traj.truncated,
+                hp.gamma,
+                hp.gae_lambda,
+            )
+            targets, mask, mean_return = advantages + values, jnp.ones_like(values), jnp.zeros(())
         data = {
             "obs": obs,
             "action": traj.action,
@@ -222,9 +322,21 @@ def make_pipeline(config: Config) -> Pipeline:
             "advantages": advantages,
             "targets": targets,
             "values": values,
+            "mask": mask,
         }
         data = jax.tree.map(lambda x: x.reshape((batch, *x.shape[2:])), data)
-        new_params, opt_state, stats = learn(params, state.opt_state, data, k_learn, hp)
+        # π_old's distribution at every state, in one batched pass (for the exact KL)
+        data["old_dist_params"] = actor.apply(params.actor, data["obs"])
+        new_params, opt_state, stats = sgd(params, state.opt_state, data, k_learn, hp, algo.kl.beta)
+        if trpo_policy:
+            new_actor, trpo_stats = natural_step(params.actor, data, hp)
+            new_params = Params(new_actor, new_params.critic)
+            stats = {**stats, **trpo_stats}
+        # the behaviour distance this update moved the policy, over the batch's states
+        kl = jnp.mean(dist.kl(data["old_dist_params"], actor.apply(new_params.actor, data["obs"])))
+        beta = algo.kl
+        if algorithm.adapts_beta:
+            beta = kl_control.update_adaptive_kl(beta, kl, config.kl_target)
         if config.normalize_obs:
             obs_norm = envs.update_obs_norm(obs_norm, traj.obs.reshape((batch, *spec.obs_shape)))
         metrics = {
@@ -233,9 +345,19 @@ def make_pipeline(config: Config) -> Pipeline:
             "episode_count": ends.count,
             "timesteps": (state.update + 1) * batch,
             "explained_variance": _explained_variance(values, targets),
+            "kl": kl,
+            "beta": algo.kl.beta,
             **stats,
         }
-        new_state = TrainState(new_params, opt_state, carry, obs_norm, key, state.update + 1)
+        new_state = TrainState(
+            new_params,
+            opt_state,
+            carry,
+            obs_norm,
+            AlgoState(beta, mean_return),
+            key,
+            state.update + 1,
+        )
         return new_state, metrics
 
     return Pipeline(init, update)
@@ -249,7 +371,8 @@ def make_train(config: Config) -> Callable[..., TrainResult]:
     scalars to sweep without recompiling::
 
         hp = config.hparams()._replace(lr=jnp.array([1e-4, 3e-4, 1e-3]))
-        jax.jit(jax.vmap(make_train(config), in_axes=(None, HParams(0, *[None] * 7))))(key, hp)
+        axes = HParams(*[0 if f == "lr" else None for f in HParams._fields])
+        jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(key, hp)
 
     Raises ``ValueError`` for a bad ``config`` (the field, the value and what is allowed).
     """

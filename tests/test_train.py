@@ -113,7 +113,10 @@ def test_termination_does_not_bootstrap():
             dict(env="CartPole-v2"),
             r"Config.env='CartPole-v2' is unknown \(did you mean 'CartPole-v1'",
         ),
-        (dict(algo="ppo"), r"Config.algo='ppo' is unknown.*allowed: ppo_clip"),
+        (
+            dict(algo="ppo"),
+            r"Config.algo='ppo' is unknown \(did you mean .*allowed: reinforce, a2c",
+        ),
         (dict(num_envs=3, num_steps=5, num_minibatches=4), r"num_minibatches=4: must divide"),
         (dict(gamma=1.5), r"Config.gamma=1.5: must be in \[0.0, 1.0\]"),
         (dict(num_envs=0), r"Config.num_envs=0: must be a positive integer"),

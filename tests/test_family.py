@@ -1,0 +1,170 @@
+"""The seed's family on one pipeline: hand-checkable pieces, TRPO's solver and trust region,
+the adaptive β, and every algorithm end to end."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pgjax import Config, HParams, make_train
+from pgjax.algorithms import REGISTRY, PolicyTerms
+from pgjax.config import ALGORITHMS
+from pgjax.distributions import categorical_kl
+from pgjax.rollout import Trajectory
+from pgjax.train import _monte_carlo_weights
+from pgjax.trpo import conjugate_gradient, fisher_vector_product, trpo_step
+
+
+def test_conjugate_gradient_solves_a_positive_definite_system():
+    m = jax.random.normal(jax.random.key(0), (6, 6))
+    a = m @ m.T + jnp.eye(6)
+    b = jax.random.normal(jax.random.key(1), (6,))
+    x = conjugate_gradient(lambda v: a @ v, b, iters=12)
+    np.testing.assert_allclose(
+        x, np.linalg.solve(np.asarray(a), np.asarray(b)), rtol=1e-3, atol=1e-4
+    )
+
+
+# a tabular softmax policy over 3 states × 4 actions; θ flat [12]
+OLD = jax.random.normal(jax.random.key(2), (12,))
+ACTIONS = jnp.array([0, 3, 1, 2, 2, 0])
+STATES = jnp.array([0, 1, 2, 0, 1, 2])
+ADV = jnp.array([1.0, -0.5, 2.0, -1.0, 0.3, 0.7])
+
+
+def logits(theta):
+    return theta.reshape(3, 4)[STATES]
+
+
+def mean_kl(theta):
+    return jnp.mean(categorical_kl(logits(OLD), logits(theta)))
+
+
+def surrogate(theta):
+    lp = jax.nn.log_softmax(logits(theta))[jnp.arange(6), ACTIONS]
+    old = jax.nn.log_softmax(logits(OLD))[jnp.arange(6), ACTIONS]
+    return jnp.mean(jnp.exp(lp - old) * ADV)
+
+
+def test_fisher_vector_product_is_the_hessian_of_the_kl():
+    v = jax.random.normal(jax.random.key(3), (12,))
+    hessian = jax.hessian(mean_kl)(OLD)
+    np.testing.assert_allclose(
+        fisher_vector_product(mean_kl, OLD, 0.0)(v), hessian @ v, rtol=1e-4, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("delta", [1e-3, 1e-2, 1e-1])
+def test_trpo_step_improves_and_respects_the_kl_bound(delta):
+    new, info = trpo_step(surrogate, mean_kl, OLD, delta, cg_iters=20, damping=1e-3)
+    assert bool(info.accepted)
+    assert float(mean_kl(new)) <= delta  # measured after the step
+    assert float(surrogate(new)) > float(surrogate(OLD))
+    np.testing.assert_allclose(info.kl, mean_kl(new), rtol=1e-5)
+
+
+def test_trpo_rejects_a_step_that_cannot_improve():
+    new, info = trpo_step(lambda t: -jnp.sum(t**2) * 0.0, mean_kl, OLD, 0.01)
+    assert not bool(info.accepted)
+    np.testing.assert_array_equal(new, OLD)
+
+
+def test_policy_losses_on_a_hand_checkable_batch():
+    hp = Config().hparams()
+    lp, old = jnp.log(jnp.array([0.6, 0.1])), jnp.log(jnp.array([0.5, 0.2]))
+    adv, kl = jnp.array([1.0, -2.0]), jnp.array([0.05, 0.2])
+    t = PolicyTerms(lp, old, adv, kl, jnp.array(3.0))
+    np.testing.assert_allclose(REGISTRY["reinforce"].policy_loss(t, hp), -lp * adv, rtol=1e-6)
+    np.testing.assert_allclose(REGISTRY["a2c"].policy_loss(t, hp), -lp * adv, rtol=1e-6)
+    ratio = np.array([1.2, 0.5])
+    np.testing.assert_allclose(REGISTRY["is_pg"].policy_loss(t, hp), -ratio * adv, rtol=1e-6)
+    np.testing.assert_allclose(
+        REGISTRY["ppo_penalty"].policy_loss(t, hp), -ratio * adv + 3.0 * kl, rtol=1e-6
+    )
+    # clip 0.2: min(1.2·1, 1.2·1) = 1.2; min(0.5·−2, 0.8·−2) = −1.6
+    np.testing.assert_allclose(REGISTRY["ppo_clip"].policy_loss(t, hp), [-1.2, 1.6], rtol=1e-6)
+
+
+def window(rewards, terminated):
+    t = len(rewards)
+    z = jnp.zeros((t, 1), bool)
+    return Trajectory(
+        obs=None,
+        action=None,
+        log_prob=None,
+        reward=jnp.asarray(rewards, jnp.float32)[:, None],
+        terminated=jnp.asarray(terminated)[:, None],
+        truncated=z,
+        next_obs=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("return_type", "baseline", "weights", "mask"),
+    [
+        # episode of 2 steps, then one still running at the window's end
+        ("episode", "none", [3, 3, 4, 4], [1, 1, 0, 0]),
+        ("reward_to_go", "none", [3, 2, 4, 3], [1, 1, 0, 0]),
+        ("reward_to_go", "mean", [3 - 10, 2 - 10, 4 - 10, 3 - 10], [1, 1, 0, 0]),
+        # with a critic the running episode is bootstrapped: 3 + V(s') = 3 + 5
+        ("reward_to_go", "critic", [3 - 1, 2 - 1, 9 - 1, 8 - 1], [1, 1, 1, 1]),
+    ],
+)
+def test_reinforce_weights_and_masks(return_type, baseline, weights, mask):
+    config = Config(algo="reinforce", return_type=return_type, baseline=baseline)
+    hp = config.hparams()._replace(gamma=1.0)
+    traj = window([1.0, 2.0, 1.0, 3.0], [False, True, False, False])
+    values = jnp.ones((4, 1))
+    next_values = jnp.full((4, 1), 5.0)
+    adv, _, m = _monte_carlo_weights(config, hp, traj, values, next_values, jnp.array(10.0))
+    np.testing.assert_allclose(adv[:, 0], weights)
+    np.testing.assert_array_equal(m[:, 0], mask)
+
+
+SHORT = dict(env="CartPole-v1", total_timesteps=20_000)
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_every_algorithm_runs_with_finite_metrics(algo):
+    config = Config(algo=algo, **SHORT)
+    result = jax.jit(make_train(config))(jax.random.key(0))
+    for name in ["loss", "kl", "beta", "explained_variance", "grad_norm"]:
+        assert np.all(np.isfinite(result.metrics[name])), (algo, name)
+    assert np.all(np.asarray(result.metrics["kl"]) >= 0)
+
+
+def test_trpo_updates_stay_inside_the_trust_region():
+    config = Config(algo="trpo", max_kl=0.005, **SHORT)
+    result = jax.jit(make_train(config))(jax.random.key(0))
+    kl = np.asarray(result.metrics["kl"])
+    assert kl.max() <= 0.005 * (1 + 1e-4)
+    assert np.asarray(result.metrics["step_accepted"]).mean() > 0.5
+
+
+def run_beta(kl_target, lr):
+    config = Config(
+        algo="ppo_penalty", kl_target=kl_target, lr=lr, anneal_lr=False, total_timesteps=4 * 128 * 8
+    )
+    return np.asarray(jax.jit(make_train(config))(jax.random.key(0)).metrics["beta"])
+
+
+def test_adaptive_beta_rises_when_kl_is_forced_high():
+    beta = run_beta(kl_target=1e-6, lr=1e-2)
+    assert beta[0] == 1.0 and beta[-1] >= 2.0**6  # doubled after (almost) every update
+
+
+def test_adaptive_beta_falls_when_kl_is_forced_low():
+    beta = run_beta(kl_target=10.0, lr=1e-6)
+    np.testing.assert_allclose(beta, 0.5 ** np.arange(len(beta)))
+
+
+def test_fixed_beta_never_moves():
+    assert np.all(run_beta(kl_target=None, lr=1e-2) == 1.0)
+
+
+def test_beta_can_be_swept_as_a_hyperparameter():
+    config = Config(algo="ppo_penalty", kl_target=None, total_timesteps=4 * 128 * 2)
+    axes = HParams(*[0 if f == "kl_beta" else None for f in HParams._fields])
+    hp = config.hparams()._replace(kl_beta=jnp.array([0.3, 3.0]))
+    out = jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(jax.random.key(0), hp)
+    np.testing.assert_allclose(out.metrics["beta"][:, 0], [0.3, 3.0])
