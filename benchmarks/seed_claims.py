@@ -1,0 +1,170 @@
+"""The seed's claims, measured on CartPole-v1 with seeds trained together by vmap.
+
+    python benchmarks/seed_claims.py                 # 8 seeds; writes benchmarks/results/
+    python benchmarks/seed_claims.py --quick         # 2 seeds, short: a smoke test
+
+1. REINFORCE's tips, added one at a time: R(τ) with no baseline; + a mean baseline (tip 1);
+   + reward-to-go (tip 2); + discount γ = 0.99; + a critic baseline.
+2. Reusing a batch: ``is_pg`` (no constraint) against ``ppo_clip`` and ``ppo_penalty`` as the
+   epochs per batch grow (1, 4, 16); half as many seeds, to keep the run short.
+3. The adaptive β: the KL each update moved the policy, against ``kl_target``.
+
+Each row gives the mean over seeds of the return averaged over the whole run (area under the
+curve, the sample-efficiency summary) and over its last 10 updates, with 95% confidence
+intervals; the plots show the mean curve with a 95% band.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import jax
+import matplotlib
+import numpy as np
+
+from pgjax import Config, make_train
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+def run(config: Config, seeds: int) -> dict[str, np.ndarray]:
+    keys = jax.random.split(jax.random.key(0), seeds)
+    metrics = jax.jit(jax.vmap(make_train(config)))(keys).metrics
+    return {k: np.asarray(v) for k, v in metrics.items()}
+
+
+def smooth_returns(returns: np.ndarray) -> np.ndarray:
+    """Carry the last known return forward over updates in which no episode ended."""
+    out = returns.copy()
+    for i in range(1, out.shape[1]):
+        out[:, i] = np.where(np.isnan(out[:, i]), out[:, i - 1], out[:, i])
+    return np.nan_to_num(out)
+
+
+def summary(returns: np.ndarray) -> tuple[str, str]:
+    curve = smooth_returns(returns)
+    cells = []
+    for values in (curve.mean(1), curve[:, -10:].mean(1)):
+        ci = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+        cells.append(f"{values.mean():.1f} ± {ci:.1f}")
+    return cells[0], cells[1]
+
+
+def band(ax, x, returns: np.ndarray, label: str) -> None:
+    curve = smooth_returns(returns)
+    mean = curve.mean(0)
+    half = 1.96 * curve.std(0, ddof=1) / np.sqrt(len(curve)) if len(curve) > 1 else 0 * mean
+    ax.plot(x, mean, label=label)
+    ax.fill_between(x, mean - half, mean + half, alpha=0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    seeds = 2 if args.quick else args.seeds
+    study_seeds = max(2, seeds // 2)  # the epochs and β studies: half the seeds, for time
+    scale = 0.1 if args.quick else 1.0
+    os.makedirs(RESULTS, exist_ok=True)
+    lines = [
+        f"Command: `python benchmarks/seed_claims.py --seeds {seeds}`"
+        f"{' --quick' if args.quick else ''}; device: {jax.devices()[0].device_kind}, "
+        f"jax {jax.__version__}.",
+        "",
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+
+    # 1. REINFORCE's tips
+    tips = [
+        ("R(τ), no baseline", dict(return_type="episode", baseline="none", gamma=1.0)),
+        ("+ mean baseline (tip 1)", dict(return_type="episode", baseline="mean", gamma=1.0)),
+        ("+ reward-to-go (tip 2)", dict(return_type="reward_to_go", baseline="mean", gamma=1.0)),
+        ("+ discount γ=0.99", dict(return_type="reward_to_go", baseline="mean", gamma=0.99)),
+        ("+ critic baseline", dict(return_type="reward_to_go", baseline="critic", gamma=0.99)),
+    ]
+    lines += [
+        "| REINFORCE variant | steps | mean return over the run | final return |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, changes in tips:
+        config = Config(algo="reinforce", total_timesteps=int(400_000 * scale), **changes)
+        m = run(config, seeds)
+        band(axes[0], m["timesteps"][0], m["episode_return"], label)
+        whole, final = summary(m["episode_return"])
+        lines.append(
+            f"| {label} | {config.num_updates * config.batch_size:,} | {whole} | {final} |"
+        )
+        print(lines[-1], flush=True)
+    axes[0].set(
+        title="REINFORCE: each tip of the seed",
+        xlabel="environment steps",
+        ylabel="episode return (mean, 95% band)",
+    )
+    axes[0].legend(fontsize=8)
+
+    # 2. reusing one batch for several epochs
+    lines += [
+        "",
+        "| algo | epochs per batch | mean return over the run | final return |",
+        "| --- | --- | --- | --- |",
+    ]
+    finals: dict[str, list[float]] = {}
+    epochs = [1, 4, 16]
+    for algo in ["is_pg", "ppo_clip", "ppo_penalty"]:
+        for n in epochs:
+            config = Config(algo=algo, num_epochs=n, total_timesteps=int(200_000 * scale))
+            m = run(config, study_seeds)
+            whole, final = summary(m["episode_return"])
+            finals.setdefault(algo, []).append(smooth_returns(m["episode_return"]).mean())
+            lines.append(f"| {algo} | {n} | {whole} | {final} |")
+            print(lines[-1], flush=True)
+    for algo, values in finals.items():
+        axes[1].plot(epochs, values, marker="o", label=algo)
+    axes[1].set(
+        title="Reusing a batch: epochs per batch",
+        xlabel="epochs per batch",
+        ylabel="mean return over the run",
+        xscale="log",
+    )
+    axes[1].set_xticks(epochs, [str(e) for e in epochs])
+    axes[1].legend(fontsize=8)
+
+    # 3. adaptive β
+    lines += [
+        "",
+        "| kl_target | median KL per update | share of updates within [target/1.5, "
+        "1.5·target] | final β |",
+        "| --- | --- | --- | --- |",
+    ]
+    for target in [0.003, 0.01, 0.03]:
+        config = Config(algo="ppo_penalty", kl_target=target, total_timesteps=int(200_000 * scale))
+        m = run(config, study_seeds)
+        kl = m["kl"]
+        inside = np.mean((kl >= target / 1.5) & (kl <= 1.5 * target))
+        lines.append(
+            f"| {target} | {np.median(kl):.4f} | {inside:.0%} | {np.median(m['beta'][:, -1]):.3g} |"
+        )
+        print(lines[-1], flush=True)
+        line = axes[2].plot(m["timesteps"][0], np.median(kl, 0), label=f"KL, target {target}")
+        axes[2].axhline(target, color=line[0].get_color(), linestyle="--")
+    axes[2].set(
+        title="PPO-Penalty: KL per update (median over seeds)",
+        xlabel="environment steps",
+        ylabel="KL(π_old‖π) after the update",
+        yscale="log",
+    )
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    suffix = "_quick" if args.quick else ""
+    fig.savefig(os.path.join(RESULTS, f"seed_claims{suffix}.png"), dpi=110)
+    with open(os.path.join(RESULTS, f"seed_claims{suffix}.md"), "w") as f:
+        f.write("\n".join(lines) + "\n\n![curves](seed_claims" + suffix + ".png)\n")
+
+
+if __name__ == "__main__":
+    main()
