@@ -33,12 +33,16 @@ def update_adaptive_kl(
     *,
     tolerance: float = 1.5,
     factor: float = 2.0,
+    bounds: tuple[float, float] = (1e-6, 1e6),
 ) -> AdaptiveKL:
     """One step of the seed's rule; returns a new state and changes nothing.
 
     β' = factor·β   if kl > tolerance·target,
     β' = β/factor   if kl < target/tolerance,
-    β' = β          otherwise, and always when ``target is None`` (fixed-β mode).
+    β' = β          otherwise, and always when ``target is None`` (fixed-β mode);
+    then β' is kept within ``bounds``. Without a floor, a run whose KL stays below target (a
+    small learning rate does that) halves β to exactly 0 after ~150 updates, and 0 never
+    doubles back: the controller would stop adapting for good.
 
     Args:
       state: the current ``AdaptiveKL``.
@@ -46,10 +50,11 @@ def update_adaptive_kl(
       target: scalar d_targ, or ``None`` for a fixed β.
       tolerance: KL_max / d_targ = d_targ / KL_min.
       factor: multiplicative step of β.
+      bounds: the smallest and largest β.
     """
     if target is None:
         return state
     beta = state.beta
     beta = jnp.where(kl > tolerance * target, beta * factor, beta)
     beta = jnp.where(kl < target / tolerance, beta / factor, beta)
-    return AdaptiveKL(beta=beta)
+    return AdaptiveKL(beta=jnp.clip(beta, *bounds))

@@ -168,3 +168,23 @@ def test_beta_can_be_swept_as_a_hyperparameter():
     hp = config.hparams()._replace(kl_beta=jnp.array([0.3, 3.0]))
     out = jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(jax.random.key(0), hp)
     np.testing.assert_allclose(out.metrics["beta"][:, 0], [0.3, 3.0])
+
+
+LEARNS = {
+    "reinforce": 400_000,
+    "a2c": 200_000,
+    "is_pg": 150_000,
+    "ppo_penalty": 150_000,
+    "ppo_clip": 150_000,
+    "trpo": 150_000,
+}
+
+
+@pytest.mark.learning
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_every_algorithm_learns_cartpole_in_a_short_run(algo):
+    config = Config(algo=algo, total_timesteps=LEARNS[algo])
+    returns = np.asarray(jax.jit(make_train(config))(jax.random.key(0)).metrics["episode_return"])
+    first, last = np.nanmean(returns[:3]), np.nanmean(returns[-10:])
+    assert first < 40  # a random policy's CartPole return is about 22
+    assert last > 100, (algo, first, last)

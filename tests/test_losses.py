@@ -131,6 +131,14 @@ class TestAdaptiveKL(chex.TestCase):
             s = kl_control.update_adaptive_kl(s, 1.0, 0.01)
         np.testing.assert_allclose(s.beta, 4.0)
 
+    def test_beta_keeps_a_floor_and_recovers(self):
+        s = kl_control.init_adaptive_kl(1.0)
+        for _ in range(200):  # KL far below target for a long time
+            s = kl_control.update_adaptive_kl(s, 0.0, 0.01)
+        np.testing.assert_allclose(s.beta, 1e-6)
+        s = kl_control.update_adaptive_kl(s, 1.0, 0.01)
+        np.testing.assert_allclose(s.beta, 2e-6)
+
     def test_vmapped_over_targets(self):
         s = kl_control.AdaptiveKL(beta=jnp.ones(3))
         out = jax.vmap(kl_control.update_adaptive_kl)(
