@@ -13,12 +13,11 @@ ppo_clip, trpo ≥ 475.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
-import numpy as np
+from common import final_returns, mean_and_ci, vmapped_run, write_table
 
-from pgjax import Config, make_train
+from pgjax import Config
 from pgjax.config import ALGORITHMS
 
 BARS = {
@@ -29,12 +28,6 @@ BARS = {
     "ppo_clip": 475,
     "trpo": 475,
 }
-
-
-def final_returns(metrics: dict, last: int = 10) -> np.ndarray:
-    """Per seed: the mean over the last ``last`` updates of the episode return ``[seeds]``."""
-    r = np.asarray(metrics["episode_return"])[:, -last:]
-    return np.array([np.nanmean(x) if np.isfinite(x).any() else np.nan for x in r])
 
 
 def main() -> None:
@@ -56,24 +49,16 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     for algo in args.algo or ALGORITHMS:
         config = Config(algo=algo, env=args.env, total_timesteps=steps)
-        keys = jax.random.split(jax.random.key(0), seeds)
-        train = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
-        start = time.perf_counter()
-        result = jax.block_until_ready(train(keys))
-        seconds = time.perf_counter() - start
-        finals = final_returns(result.metrics)
-        ok = finals[np.isfinite(finals)]
-        ci = 1.96 * ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else 0.0
+        metrics, _, seconds = vmapped_run(config, seeds)
+        finals = final_returns(metrics)
         per_seed = ", ".join(f"{x:.1f}" for x in finals)
         line = (
             f"| {algo} | {config.num_updates * config.batch_size:,} | {seeds} | "
-            f"{np.nanmean(finals):.1f} ± {ci:.1f} | {per_seed} | {BARS[algo]} | {seconds:.0f} |"
+            f"{mean_and_ci(finals)} | {per_seed} | {BARS[algo]} | {seconds:.0f} |"
         )
         print(line, flush=True)
         lines.append(line)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":

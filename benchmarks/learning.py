@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import jax
-import numpy as np
+from common import final_returns, mean_and_ci, vmapped_run, write_table
 
-from pgjax import make_train
 from pgjax.presets import preset, presets
 
 ANCHORS = {  # gymnax's published PPO checkpoints, where they exist
@@ -29,33 +27,18 @@ ANCHORS = {  # gymnax's published PPO checkpoints, where they exist
 }
 
 
-def confidence_interval(values: np.ndarray) -> float:
-    """Half-width of a 95% normal-approximation interval of the mean (0 for one value)."""
-    if len(values) < 2:
-        return 0.0
-    return float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
-
-
 def run(env: str, algo: str, seeds: int, quick: bool) -> dict:
     config = preset(env, algo)
     if quick:
         config = config.replace(total_timesteps=min(config.total_timesteps, 100_000))
-    keys = jax.random.split(jax.random.key(0), seeds)
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    result = jax.block_until_ready(compiled(keys))
-    run_s = time.perf_counter() - start
-    returns = np.asarray(result.metrics["episode_return"])[:, -10:]
-    finals = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in returns])
+    metrics, compile_s, run_s = vmapped_run(config, seeds)
+    finals = final_returns(metrics)
     return {
         "env": env,
         "algo": algo,
         "steps": config.num_updates * config.batch_size,
         "seeds": seeds,
-        "final": float(np.nanmean(finals)),
-        "ci": confidence_interval(finals[np.isfinite(finals)]),
+        "final": mean_and_ci(finals),
         "per_seed": finals,
         "compile_s": compile_s,
         "run_s": run_s,
@@ -88,14 +71,12 @@ def main() -> None:
         per_seed = ", ".join(f"{x:.1f}" for x in r["per_seed"])
         line = (
             f"| {env} | {r['algo']} | {r['steps']:,} | {r['seeds']} | "
-            f"{r['final']:.1f} ± {r['ci']:.1f} | {per_seed} | {ANCHORS.get(env, '')} | "
+            f"{r['final']} | {per_seed} | {ANCHORS.get(env, '')} | "
             f"{r['run_s']:.1f} | {r['compile_s']:.1f} |"
         )
         print(line, flush=True)
         lines.append(line)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    write_table(lines, args.out)
 
 
 if __name__ == "__main__":

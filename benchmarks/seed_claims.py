@@ -23,8 +23,9 @@ import os
 import jax
 import matplotlib
 import numpy as np
+from common import mean_and_ci, vmapped_run
 
-from pgjax import Config, make_train
+from pgjax import Config
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -33,9 +34,7 @@ RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 
 def run(config: Config, seeds: int) -> dict[str, np.ndarray]:
-    keys = jax.random.split(jax.random.key(0), seeds)
-    metrics = jax.jit(jax.vmap(make_train(config)))(keys).metrics
-    return {k: np.asarray(v) for k, v in metrics.items()}
+    return vmapped_run(config, seeds)[0]
 
 
 def smooth_returns(returns: np.ndarray) -> np.ndarray:
@@ -47,12 +46,10 @@ def smooth_returns(returns: np.ndarray) -> np.ndarray:
 
 
 def summary(returns: np.ndarray) -> tuple[str, str]:
+    """Mean ± 95% CI over seeds of the return averaged over the whole run, and over its last
+    10 updates."""
     curve = smooth_returns(returns)
-    cells = []
-    for values in (curve.mean(1), curve[:, -10:].mean(1)):
-        ci = 1.96 * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
-        cells.append(f"{values.mean():.1f} ± {ci:.1f}")
-    return cells[0], cells[1]
+    return mean_and_ci(curve.mean(1)), mean_and_ci(curve[:, -10:].mean(1))
 
 
 def band(ax, x, returns: np.ndarray, label: str) -> None:
