@@ -64,18 +64,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--epochs-lr",
+        type=float,
+        help="run only the epochs-per-batch study, every algorithm at this learning rate",
+    )
     args = parser.parse_args()
+    studies = ["epochs"] if args.epochs_lr else ["tips", "epochs", "beta"]
+    lr = {} if args.epochs_lr is None else {"lr": args.epochs_lr}
     seeds = 2 if args.quick else args.seeds
     study_seeds = max(2, seeds // 2)  # the epochs and β studies: half the seeds, for time
     scale = 0.1 if args.quick else 1.0
     os.makedirs(RESULTS, exist_ok=True)
     lines = [
         f"Command: `python benchmarks/seed_claims.py --seeds {seeds}`"
-        f"{' --quick' if args.quick else ''}; device: {jax.devices()[0].device_kind}, "
+        f"{' --quick' if args.quick else ''}"
+        f"{f' --epochs-lr {args.epochs_lr}' if args.epochs_lr else ''}; "
+        f"device: {jax.devices()[0].device_kind}, "
         f"jax {jax.__version__}.",
         "",
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
+    fig, panels = plt.subplots(1, len(studies), figsize=(6 * len(studies), 4.5), squeeze=False)
+    axes = dict(zip(studies, panels[0], strict=True))
 
     # 1. REINFORCE's tips
     tips = [
@@ -85,28 +95,34 @@ def main() -> None:
         ("+ discount γ=0.99", dict(return_type="reward_to_go", baseline="mean", gamma=0.99)),
         ("+ critic baseline", dict(return_type="reward_to_go", baseline="critic", gamma=0.99)),
     ]
-    lines += [
-        "| REINFORCE variant | steps | mean return over the run | final return |",
-        "| --- | --- | --- | --- |",
-    ]
-    for label, changes in tips:
+    if "tips" in studies:
+        lines += [
+            f"{seeds} seeds:",
+            "",
+            "| REINFORCE variant | steps | mean return over the run | final return |",
+            "| --- | --- | --- | --- |",
+        ]
+    for label, changes in tips if "tips" in studies else []:
         config = Config(algo="reinforce", total_timesteps=int(400_000 * scale), **changes)
         m = run(config, seeds)
-        band(axes[0], m["timesteps"][0], m["episode_return"], label)
+        band(axes["tips"], m["timesteps"][0], m["episode_return"], label)
         whole, final = summary(m["episode_return"])
         lines.append(
             f"| {label} | {config.num_updates * config.batch_size:,} | {whole} | {final} |"
         )
         print(lines[-1], flush=True)
-    axes[0].set(
-        title="REINFORCE: each tip of the seed",
-        xlabel="environment steps",
-        ylabel="episode return (mean, 95% band)",
-    )
-    axes[0].legend(fontsize=8)
+    if "tips" in studies:
+        axes["tips"].set(
+            title="REINFORCE: each tip of the seed",
+            xlabel="environment steps",
+            ylabel="episode return (mean, 95% band)",
+        )
+        axes["tips"].legend(fontsize=8)
 
     # 2. reusing one batch for several epochs
     lines += [
+        "",
+        f"{study_seeds} seeds{f', lr {args.epochs_lr}' if lr else ''}:",
         "",
         "| algo | epochs per batch | mean return over the run | final return |",
         "| --- | --- | --- | --- |",
@@ -115,31 +131,34 @@ def main() -> None:
     epochs = [1, 4, 16]
     for algo in ["is_pg", "ppo_clip", "ppo_penalty"]:
         for n in epochs:
-            config = Config(algo=algo, num_epochs=n, total_timesteps=int(200_000 * scale))
+            config = Config(algo=algo, num_epochs=n, total_timesteps=int(200_000 * scale), **lr)
             m = run(config, study_seeds)
             whole, final = summary(m["episode_return"])
             finals.setdefault(algo, []).append(smooth_returns(m["episode_return"]).mean())
             lines.append(f"| {algo} | {n} | {whole} | {final} |")
             print(lines[-1], flush=True)
     for algo, values in finals.items():
-        axes[1].plot(epochs, values, marker="o", label=algo)
-    axes[1].set(
+        axes["epochs"].plot(epochs, values, marker="o", label=algo)
+    axes["epochs"].set(
         title="Reusing a batch: epochs per batch",
         xlabel="epochs per batch",
         ylabel="mean return over the run",
         xscale="log",
     )
-    axes[1].set_xticks(epochs, [str(e) for e in epochs])
-    axes[1].legend(fontsize=8)
+    axes["epochs"].set_xticks(epochs, [str(e) for e in epochs])
+    axes["epochs"].legend(fontsize=8)
 
     # 3. adaptive β
-    lines += [
-        "",
-        "| kl_target | median KL per update | share of updates within [target/1.5, "
-        "1.5·target] | final β |",
-        "| --- | --- | --- | --- |",
-    ]
-    for target in [0.003, 0.01, 0.03]:
+    if "beta" in studies:
+        lines += [
+            "",
+            f"{study_seeds} seeds:",
+            "",
+            "| kl_target | median KL per update | share of updates within [target/1.5, "
+            "1.5·target] | final β |",
+            "| --- | --- | --- | --- |",
+        ]
+    for target in [0.003, 0.01, 0.03] if "beta" in studies else []:
         # a learning rate that lets the policy move (with PPO's 2.5e-4 annealed to 0, the KL
         # per update stays far below any of these targets whatever β is)
         config = Config(
@@ -157,17 +176,18 @@ def main() -> None:
             f"| {target} | {np.median(kl):.4f} | {inside:.0%} | {np.median(m['beta'][:, -1]):.3g} |"
         )
         print(lines[-1], flush=True)
-        line = axes[2].plot(m["timesteps"][0], np.median(kl, 0), label=f"KL, target {target}")
-        axes[2].axhline(target, color=line[0].get_color(), linestyle="--")
-    axes[2].set(
-        title="PPO-Penalty: KL per update (median over seeds)",
-        xlabel="environment steps",
-        ylabel="KL(π_old‖π) after the update",
-        yscale="log",
-    )
-    axes[2].legend(fontsize=8)
+        line = axes["beta"].plot(m["timesteps"][0], np.median(kl, 0), label=f"KL, target {target}")
+        axes["beta"].axhline(target, color=line[0].get_color(), linestyle="--")
+    if "beta" in studies:
+        axes["beta"].set(
+            title="PPO-Penalty: KL per update (median over seeds)",
+            xlabel="environment steps",
+            ylabel="KL(π_old‖π) after the update",
+            yscale="log",
+        )
+        axes["beta"].legend(fontsize=8)
     fig.tight_layout()
-    suffix = "_quick" if args.quick else ""
+    suffix = ("_quick" if args.quick else "") + (f"_epochs_lr{args.epochs_lr}" if lr else "")
     fig.savefig(os.path.join(RESULTS, f"seed_claims{suffix}.png"), dpi=110)
     with open(os.path.join(RESULTS, f"seed_claims{suffix}.md"), "w") as f:
         f.write("\n".join(lines) + "\n\n![curves](seed_claims" + suffix + ".png)\n")
