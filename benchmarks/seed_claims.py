@@ -69,8 +69,15 @@ def main() -> None:
         type=float,
         help="run only the epochs-per-batch study, every algorithm at this learning rate",
     )
+    parser.add_argument(
+        "--tips-steps", type=int, help="run only the REINFORCE tips study, with this budget"
+    )
     args = parser.parse_args()
-    studies = ["epochs"] if args.epochs_lr else ["tips", "epochs", "beta"]
+    studies = ["tips", "epochs", "beta"]
+    if args.epochs_lr:
+        studies = ["epochs"]
+    if args.tips_steps:
+        studies = ["tips"]
     lr = {} if args.epochs_lr is None else {"lr": args.epochs_lr}
     seeds = 2 if args.quick else args.seeds
     study_seeds = max(2, seeds // 2)  # the epochs and β studies: half the seeds, for time
@@ -79,7 +86,8 @@ def main() -> None:
     lines = [
         f"Command: `python benchmarks/seed_claims.py --seeds {seeds}`"
         f"{' --quick' if args.quick else ''}"
-        f"{f' --epochs-lr {args.epochs_lr}' if args.epochs_lr else ''}; "
+        f"{f' --epochs-lr {args.epochs_lr}' if args.epochs_lr else ''}"
+        f"{f' --tips-steps {args.tips_steps}' if args.tips_steps else ''}; "
         f"device: {jax.devices()[0].device_kind}, "
         f"jax {jax.__version__}.",
         "",
@@ -103,7 +111,8 @@ def main() -> None:
             "| --- | --- | --- | --- |",
         ]
     for label, changes in tips if "tips" in studies else []:
-        config = Config(algo="reinforce", total_timesteps=int(400_000 * scale), **changes)
+        steps = args.tips_steps or int(400_000 * scale)
+        config = Config(algo="reinforce", total_timesteps=steps, **changes)
         m = run(config, seeds)
         band(axes["tips"], m["timesteps"][0], m["episode_return"], label)
         whole, final = summary(m["episode_return"])
@@ -120,16 +129,17 @@ def main() -> None:
         axes["tips"].legend(fontsize=8)
 
     # 2. reusing one batch for several epochs
-    lines += [
-        "",
-        f"{study_seeds} seeds{f', lr {args.epochs_lr}' if lr else ''}:",
-        "",
-        "| algo | epochs per batch | mean return over the run | final return |",
-        "| --- | --- | --- | --- |",
-    ]
+    if "epochs" in studies:
+        lines += [
+            "",
+            f"{study_seeds} seeds{f', lr {args.epochs_lr}' if lr else ''}:",
+            "",
+            "| algo | epochs per batch | mean return over the run | final return |",
+            "| --- | --- | --- | --- |",
+        ]
     finals: dict[str, list[float]] = {}
     epochs = [1, 4, 16]
-    for algo in ["is_pg", "ppo_clip", "ppo_penalty"]:
+    for algo in ["is_pg", "ppo_clip", "ppo_penalty"] if "epochs" in studies else []:
         for n in epochs:
             config = Config(algo=algo, num_epochs=n, total_timesteps=int(200_000 * scale), **lr)
             m = run(config, study_seeds)
@@ -139,14 +149,15 @@ def main() -> None:
             print(lines[-1], flush=True)
     for algo, values in finals.items():
         axes["epochs"].plot(epochs, values, marker="o", label=algo)
-    axes["epochs"].set(
-        title="Reusing a batch: epochs per batch",
-        xlabel="epochs per batch",
-        ylabel="mean return over the run",
-        xscale="log",
-    )
-    axes["epochs"].set_xticks(epochs, [str(e) for e in epochs])
-    axes["epochs"].legend(fontsize=8)
+    if "epochs" in studies:
+        axes["epochs"].set(
+            title="Reusing a batch: epochs per batch",
+            xlabel="epochs per batch",
+            ylabel="mean return over the run",
+            xscale="log",
+        )
+        axes["epochs"].set_xticks(epochs, [str(e) for e in epochs])
+        axes["epochs"].legend(fontsize=8)
 
     # 3. adaptive β
     if "beta" in studies:
@@ -188,6 +199,7 @@ def main() -> None:
         axes["beta"].legend(fontsize=8)
     fig.tight_layout()
     suffix = ("_quick" if args.quick else "") + (f"_epochs_lr{args.epochs_lr}" if lr else "")
+    suffix += f"_tips_{args.tips_steps}" if args.tips_steps else ""
     fig.savefig(os.path.join(RESULTS, f"seed_claims{suffix}.png"), dpi=110)
     with open(os.path.join(RESULTS, f"seed_claims{suffix}.md"), "w") as f:
         f.write("\n".join(lines) + "\n\n![curves](seed_claims" + suffix + ".png)\n")
