@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from pgjax import Config, make_train
+from pgjax.progress import final_return
 
 
 def vmapped_run(config: Config, seeds: int) -> tuple[dict[str, np.ndarray], float, float]:
@@ -24,10 +25,10 @@ def vmapped_run(config: Config, seeds: int) -> tuple[dict[str, np.ndarray], floa
 
 
 def final_returns(metrics: dict[str, np.ndarray], last: int = 10) -> np.ndarray:
-    """Per seed, the mean episode return over the last ``last`` updates (updates in which no
-    episode ended are skipped) ``[seeds]``."""
-    r = np.asarray(metrics["episode_return"])[:, -last:]
-    return np.array([np.nanmean(x) if np.isfinite(x).any() else np.nan for x in r])
+    """Per seed, ``pgjax.progress.final_return`` of that seed's run ``[seeds]``."""
+    return np.array(
+        [final_return({"episode_return": r}, last) for r in np.asarray(metrics["episode_return"])]
+    )
 
 
 def mean_and_ci(values: np.ndarray) -> str:

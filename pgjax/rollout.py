@@ -60,7 +60,6 @@ def rollout(
     env_params: Any,
     spec: EnvSpec,
     num_steps: int,
-    unroll: int = 1,
 ) -> tuple[EnvCarry, Trajectory, EpisodeEnds]:
     """Run ``num_steps`` steps of all environments under ``policy``.
 
@@ -71,7 +70,6 @@ def rollout(
       dist: the action distribution's operations.
       env, env_params, spec: the gymnax environment, its params and its ``EnvSpec``.
       num_steps: T.
-      unroll: ``lax.scan`` unroll factor (a speed knob only).
 
     Returns:
       The carry after T steps, the ``Trajectory`` ``[T, N, ...]`` and the ``EpisodeEnds``.
@@ -103,5 +101,5 @@ def rollout(
 
     zero = jnp.zeros((), jnp.int32)
     init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero))
-    (carry, ends), traj = jax.lax.scan(step, init, jax.random.split(key, num_steps), unroll=unroll)
+    (carry, ends), traj = jax.lax.scan(step, init, jax.random.split(key, num_steps))
     return carry, traj, ends
