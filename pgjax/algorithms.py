@@ -50,6 +50,7 @@ class Algorithm(NamedTuple):
     ``policy_step``: ``"sgd"`` (optax on the loss) or ``"trpo"`` (natural gradient within
     KL ≤ δ; the critic alone is fit by optax).
     ``adapts_beta``: β follows the seed's rule after each update (when ``kl_target`` is set).
+    ``uses_kl``: the surrogate reads ``PolicyTerms.kl`` (else it is left at 0, not computed).
     """
 
     name: str
@@ -58,6 +59,7 @@ class Algorithm(NamedTuple):
     reuse: bool = True
     policy_step: str = "sgd"
     adapts_beta: bool = False
+    uses_kl: bool = False
 
 
 def _log_prob_weighted(t: PolicyTerms, hp: HParams) -> Array:
@@ -83,7 +85,7 @@ REGISTRY: dict[str, Algorithm] = {
     "reinforce": Algorithm("reinforce", _log_prob_weighted, "monte_carlo", reuse=False),
     "a2c": Algorithm("a2c", _log_prob_weighted, reuse=False),
     "is_pg": Algorithm("is_pg", _importance_sampled),
-    "ppo_penalty": Algorithm("ppo_penalty", _kl_penalised, adapts_beta=True),
+    "ppo_penalty": Algorithm("ppo_penalty", _kl_penalised, adapts_beta=True, uses_kl=True),
     "ppo_clip": Algorithm("ppo_clip", _clipped),
     "trpo": Algorithm("trpo", _importance_sampled, reuse=False, policy_step="trpo"),
 }

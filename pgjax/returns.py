@@ -156,5 +156,7 @@ def gae(
         a = delta + gamma * lam * nd * a_next
         return a, a
 
-    _, adv = jax.lax.scan(step, jnp.zeros((), deltas.dtype), (deltas, not_done), reverse=True)
+    _, adv = jax.lax.scan(
+        step, jnp.zeros((), deltas.dtype), (deltas, not_done), reverse=True, unroll=16
+    )
     return adv

@@ -18,7 +18,8 @@ class Trajectory(NamedTuple):
     """One rollout; every field has leading axes ``[T, N]``.
 
     ``obs``: the observation acted on (raw, not normalised). ``action``: the sampled, unclipped
-    action. ``log_prob``: log π_old(a|s). ``reward``, ``terminated``, ``truncated``: as the
+    action. ``log_prob``: log π_old(a|s). ``dist_params``: π_old(·|s)'s distribution
+    parameters (logits, or mean and log-std), kept for exact KLs. ``reward``, ``terminated``, ``truncated``: as the
     environment returned them. ``next_obs``: the true next observation, the final one where
     the episode ended (never the reset observation), so ``V(next_obs)`` is the bootstrap value
     at a truncation.
@@ -27,6 +28,7 @@ class Trajectory(NamedTuple):
     obs: Array
     action: Array
     log_prob: Array
+    dist_params: Any
     reward: Array
     terminated: Array
     truncated: Array
@@ -95,7 +97,7 @@ def rollout(
             sums.length_total + jnp.sum(jnp.where(done, ep_length, 0)),
         )
         transition = Trajectory(
-            c.obs, action, log_prob, reward, term, trunc, info["final_observation"]
+            c.obs, action, log_prob, params, reward, term, trunc, info["final_observation"]
         )
         return (EnvCarry(env_state, obs, episode), sums), transition
 

@@ -140,8 +140,16 @@ def _monte_carlo_weights(config, hp, traj, values, next_values, mean_return):
     return weights - baseline, weights, mask
 
 
-def make_pipeline(config: Config) -> Pipeline:
-    """Validate ``config`` and build its ``init`` and ``update`` functions."""
+def make_pipeline(
+    config: Config, on_update: Callable[[dict[str, Array]], None] | None = None
+) -> Pipeline:
+    """Validate ``config`` and build its ``init`` and ``update`` functions.
+
+    ``on_update``, if given, is called on the host after every update (through
+    ``jax.debug.callback``, from inside the compiled code) with a dict of scalars:
+    ``update``, ``timesteps``, ``episode_return``, ``episode_count``. Without it the
+    functions are pure.
+    """
     config.validate()
     env, env_params, spec = envs.make_env(config.env)
     actor, critic = make_networks(config, spec)
@@ -188,11 +196,14 @@ def make_pipeline(config: Config) -> Pipeline:
         adv = mb["advantages"]
         if normalize_advantages:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        kl = dist.kl(mb["old_dist_params"], dist_params)
+        kl = dist.kl(mb["old_dist_params"], dist_params) if algorithm.uses_kl else jnp.zeros(())
         return PolicyTerms(log_prob, mb["log_prob"], adv, kl, beta), dist_params
 
-    def masked_mean(x: Array, mask: Array) -> Array:
-        return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+    def masked_mean(x: Array, mb: dict[str, Array]) -> Array:
+        # only REINFORCE masks steps out (its unfinished episodes); the rest use every step
+        if "mask" not in mb:
+            return jnp.mean(x)
+        return jnp.sum(x * mb["mask"]) / jnp.maximum(jnp.sum(mb["mask"]), 1.0)
 
     def loss_fn(params: Params, mb: dict[str, Array], hp: HParams, beta: Array):
         values = critic.apply(params.critic, mb["obs"])
@@ -203,26 +214,15 @@ def make_pipeline(config: Config) -> Pipeline:
                 mb["values"] if config.vf_clip else None,
                 hp.clip_eps if config.vf_clip else None,
             ),
-            mb["mask"],
+            mb,
         )
         if trpo_policy:  # the policy moves by its own natural-gradient step
             return hp.vf_coef * value_loss, {"value_loss": value_loss}
         terms, dist_params = policy_terms(params.actor, mb, beta)
-        policy_loss = masked_mean(algorithm.policy_loss(terms, hp), mb["mask"])
+        policy_loss = masked_mean(algorithm.policy_loss(terms, hp), mb)
         entropy = jnp.mean(dist.entropy(dist_params))
         total = policy_loss + hp.vf_coef * value_loss + hp.ent_coef * losses.entropy_bonus(entropy)
-        ratio = losses.importance_ratio(terms.log_prob, terms.old_log_prob)
-        aux = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": entropy,
-            "approx_kl": jnp.mean(losses.approx_kl(terms.log_prob, terms.old_log_prob)),
-            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps),
-            "ratio_mean": jnp.mean(ratio),
-            "ratio_std": jnp.std(ratio),
-            "ratio_max": jnp.max(ratio),
-        }
-        return total, aux
+        return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
     def sgd(params, opt_state, data: dict[str, Array], key: Array, hp: HParams, beta: Array):
         # Optimise one flat parameter vector: on a CPU, the per-leaf work of Adam and of the
@@ -230,16 +230,9 @@ def make_pipeline(config: Config) -> Pipeline:
         optimizer = _optimizer(config, hp, sgd_epochs * sgd_minibatches)
         flat, unravel = ravel_pytree(params)
         grad_fn = jax.value_and_grad(lambda f, mb: loss_fn(unravel(f), mb, hp, beta), has_aux=True)
-        if sgd_minibatches == 1 and sgd_epochs == 1:
-            order = jnp.arange(batch)[None]
-        else:
-            keys = jax.random.split(key, sgd_epochs)
-            order = jax.vmap(lambda k: _permutation(k, batch))(keys)
-            order = order.reshape((sgd_epochs * sgd_minibatches, minibatch))
 
-        def sgd_step(carry, idx):
+        def sgd_step(carry, mb: dict[str, Array]):
             flat, opt_state = carry
-            mb = jax.tree.map(lambda x: x[idx], data)
             (loss, aux), grads = grad_fn(flat, mb)
             updates, opt_state = optimizer.update(grads, opt_state, flat)
             return (flat + updates, opt_state), {
@@ -248,7 +241,19 @@ def make_pipeline(config: Config) -> Pipeline:
                 **aux,
             }
 
-        (flat, opt_state), stats = jax.lax.scan(sgd_step, (flat, opt_state), order)
+        def epoch(carry, k: Array):
+            # shuffle once per epoch, then slice: one gather per field per epoch, not per step
+            perm = _permutation(k, batch)
+            shuffled = jax.tree.map(
+                lambda x: x[perm].reshape((sgd_minibatches, minibatch, *x.shape[1:])), data
+            )
+            return jax.lax.scan(sgd_step, carry, shuffled)
+
+        if sgd_minibatches == 1 and sgd_epochs == 1:  # one full-batch step: nothing to shuffle
+            carry, stats = sgd_step((flat, opt_state), data)
+        else:
+            carry, stats = jax.lax.scan(epoch, (flat, opt_state), jax.random.split(key, sgd_epochs))
+        flat, opt_state = carry
         return unravel(flat), opt_state, jax.tree.map(jnp.mean, stats)
 
     def natural_step(actor_params, data: dict[str, Array], hp: HParams):
@@ -314,7 +319,7 @@ def make_pipeline(config: Config) -> Pipeline:
                 hp.gamma,
                 hp.gae_lambda,
             )
-            targets, mask, mean_return = advantages + values, jnp.ones_like(values), jnp.zeros(())
+            targets, mean_return = advantages + values, jnp.zeros(())
         data = {
             "obs": obs,
             "action": traj.action,
@@ -322,18 +327,26 @@ def make_pipeline(config: Config) -> Pipeline:
             "advantages": advantages,
             "targets": targets,
             "values": values,
-            "mask": mask,
         }
+        if monte_carlo:
+            data["mask"] = mask
+        if algorithm.uses_kl:
+            data["old_dist_params"] = traj.dist_params
         data = jax.tree.map(lambda x: x.reshape((batch, *x.shape[2:])), data)
-        # π_old's distribution at every state, in one batched pass (for the exact KL)
-        data["old_dist_params"] = actor.apply(params.actor, data["obs"])
+        old_dist_params = jax.tree.map(lambda x: x.reshape((batch, *x.shape[2:])), traj.dist_params)
         new_params, opt_state, stats = sgd(params, state.opt_state, data, k_learn, hp, algo.kl.beta)
         if trpo_policy:
-            new_actor, trpo_stats = natural_step(params.actor, data, hp)
+            new_actor, trpo_stats = natural_step(
+                params.actor, {**data, "old_dist_params": old_dist_params}, hp
+            )
             new_params = Params(new_actor, new_params.critic)
             stats = {**stats, **trpo_stats}
-        # the behaviour distance this update moved the policy, over the batch's states
-        kl = jnp.mean(dist.kl(data["old_dist_params"], actor.apply(new_params.actor, data["obs"])))
+        # how far this update moved the policy, over the batch: the exact KL (behaviour
+        # distance) and the importance ratios of the taken actions under the final policy
+        new_dist_params = actor.apply(new_params.actor, data["obs"])
+        kl = jnp.mean(dist.kl(old_dist_params, new_dist_params))
+        new_log_prob = dist.log_prob(new_dist_params, data["action"])
+        ratio = losses.importance_ratio(new_log_prob, data["log_prob"])
         beta = algo.kl
         if algorithm.adapts_beta:
             beta = kl_control.update_adaptive_kl(beta, kl, config.kl_target)
@@ -346,9 +359,19 @@ def make_pipeline(config: Config) -> Pipeline:
             "timesteps": (state.update + 1) * batch,
             "explained_variance": _explained_variance(values, targets),
             "kl": kl,
+            "approx_kl": jnp.mean(losses.approx_kl(new_log_prob, data["log_prob"])),
+            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps),
+            "ratio_mean": jnp.mean(ratio),
+            "ratio_std": jnp.std(ratio),
+            "ratio_max": jnp.max(ratio),
             "beta": algo.kl.beta,
             **stats,
         }
+        if on_update is not None:
+            report = ("update", "timesteps", "episode_return", "episode_count")
+            jax.debug.callback(
+                on_update, {"update": state.update + 1, **{k: metrics[k] for k in report[1:]}}
+            )
         new_state = TrainState(
             new_params,
             opt_state,
@@ -363,7 +386,9 @@ def make_pipeline(config: Config) -> Pipeline:
     return Pipeline(init, update)
 
 
-def make_train(config: Config) -> Callable[..., TrainResult]:
+def make_train(
+    config: Config, on_update: Callable[[dict[str, Array]], None] | None = None
+) -> Callable[..., TrainResult]:
     """Build ``train(key, hparams=None) → TrainResult`` for ``config``.
 
     ``train`` is pure: jit it, vmap it over keys (seeds) and over ``HParams`` (sweeps).
@@ -374,9 +399,12 @@ def make_train(config: Config) -> Callable[..., TrainResult]:
         axes = HParams(*[0 if f == "lr" else None for f in HParams._fields])
         jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(key, hp)
 
+    ``on_update``: an optional host function called after every update with a few scalars
+    (see ``make_pipeline``), e.g. ``pgjax.progress.ProgressBar``; without it ``train`` is pure.
+
     Raises ``ValueError`` for a bad ``config`` (the field, the value and what is allowed).
     """
-    pipeline = make_pipeline(config)
+    pipeline = make_pipeline(config, on_update)
 
     def train(key: Array, hparams: HParams | None = None) -> TrainResult:
         hp = config.hparams() if hparams is None else hparams

@@ -92,6 +92,7 @@ def window(rewards, terminated):
         obs=None,
         action=None,
         log_prob=None,
+        dist_params=None,
         reward=jnp.asarray(rewards, jnp.float32)[:, None],
         terminated=jnp.asarray(terminated)[:, None],
         truncated=z,
