@@ -19,10 +19,10 @@ class Trajectory(NamedTuple):
 
     ``obs``: the observation acted on (raw, not normalised). ``action``: the sampled, unclipped
     action. ``log_prob``: log π_old(a|s). ``dist_params``: π_old(·|s)'s distribution
-    parameters (logits, or mean and log-std), kept for exact KLs. ``reward``, ``terminated``, ``truncated``: as the
-    environment returned them. ``next_obs``: the true next observation, the final one where
-    the episode ended (never the reset observation), so ``V(next_obs)`` is the bootstrap value
-    at a truncation.
+    parameters (logits, or mean and log-std), kept for exact KLs. ``reward``, ``terminated``,
+    ``truncated``: as the environment returned them. ``next_obs``: the true next observation,
+    the final one where the episode ended (never the reset observation), so ``V(next_obs)``
+    is the bootstrap value at a truncation.
     """
 
     obs: Array
