@@ -89,7 +89,7 @@ def gaussian_kl(mean_p: Array, log_std_p: Array, mean_q: Array, log_std_q: Array
 
 
 class ActionDist(NamedTuple):
-    """The four operations the pipeline needs, over a distribution's parameters ``params``:
+    """The five operations the pipeline needs, over a distribution's parameters ``params``:
     logits ``[..., K]`` for the categorical, ``(mean, log_std)`` ``[..., A]`` each for the
     Gaussian."""
 
@@ -97,6 +97,8 @@ class ActionDist(NamedTuple):
     log_prob: Callable[[Any, Array], Array]
     entropy: Callable[[Any], Array]
     kl: Callable[[Any, Any], Array]
+    mode: Callable[[Any], Array]
+    """The most likely action (greedy evaluation): argmax of the logits, or the mean."""
 
 
 CATEGORICAL = ActionDist(
@@ -104,6 +106,7 @@ CATEGORICAL = ActionDist(
     log_prob=categorical_log_prob,
     entropy=categorical_entropy,
     kl=categorical_kl,
+    mode=lambda logits: jnp.argmax(logits, axis=-1),
 )
 
 GAUSSIAN = ActionDist(
@@ -111,4 +114,5 @@ GAUSSIAN = ActionDist(
     log_prob=lambda p, action: gaussian_log_prob(*p, action),
     entropy=lambda p: gaussian_entropy(*p),
     kl=lambda p, q: gaussian_kl(*p, *q),
+    mode=lambda p: p[0],
 )

@@ -1,0 +1,216 @@
+"""Run folders and checkpoints.
+
+A run folder holds ``config.json`` (the ``Config`` and the seed), ``metrics.csv`` (one row per
+update), ``curve.png`` (the learning curve) and ``checkpoint.msgpack``: the ``TrainState`` and
+the metrics so far, in flax's msgpack serialisation with a SHA-256 checksum. msgpack holds
+only arrays, numbers and strings, so loading a checkpoint from elsewhere cannot run code
+(pickle could).
+
+Every file is written to a temporary name in the same folder and renamed over the old one when
+complete (``os.replace`` is atomic on POSIX), so a crash leaves the previous good file in place,
+never a half-written one.
+
+    from pgjax import checkpoint
+    checkpoint.save_checkpoint("runs/a", state, metrics)
+    state, metrics = checkpoint.load_checkpoint("runs/a", template)   # template: a TrainState
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from flax import serialization
+
+from pgjax.config import Config
+from pgjax.train import TrainState
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = "checkpoint.msgpack"
+CURVE_FILE = "curve.png"
+_FORMAT = 1  # bumped when the checkpoint's layout changes
+
+
+class CheckpointError(ValueError):
+    """A run folder or checkpoint that cannot be used; the message names the file and why."""
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# ---- config -------------------------------------------------------------------------------
+
+
+def save_config(run_dir: str | Path, config: Config, seed: int) -> None:
+    """Write ``config.json``: every ``Config`` field and the seed."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    body = {"config": dataclasses.asdict(config), "seed": seed}
+    _write_atomic(run_dir / CONFIG_FILE, json.dumps(body, indent=2).encode())
+
+
+def load_config(run_dir: str | Path) -> tuple[Config, int]:
+    """Read ``config.json``; ``CheckpointError`` if ``run_dir`` is not a run folder."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not Path(run_dir).is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder")
+    if not path.is_file():
+        raise CheckpointError(
+            f"{run_dir}: not a pgjax run folder (it has no {CONFIG_FILE}; "
+            "run folders are made by `pgjax train`)"
+        )
+    try:
+        body = json.loads(path.read_text())
+        return Config.from_dict(body["config"]), int(body["seed"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: damaged or not a pgjax config ({error})") from None
+
+
+# ---- checkpoint ---------------------------------------------------------------------------
+
+
+def _to_host(state: TrainState) -> TrainState:
+    # typed PRNG keys are stored as their raw uint32 data
+    return state._replace(key=jax.random.key_data(state.key))
+
+
+def save_checkpoint(run_dir: str | Path, state: TrainState, metrics: dict[str, np.ndarray]) -> Path:
+    """Write ``state`` and ``metrics`` (dict of ``[updates]`` arrays) to the run's checkpoint,
+    atomically. Returns the checkpoint's path."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    payload = serialization.msgpack_serialize(
+        {
+            "state": serialization.to_state_dict(jax.device_get(_to_host(state))),
+            "metrics": {k: np.asarray(v) for k, v in metrics.items()},
+        }
+    )
+    digest = hashlib.sha256(payload).hexdigest()
+    body = {"format": _FORMAT, "sha256": digest, "payload": payload}
+    _write_atomic(path, serialization.msgpack_serialize(body))
+    return path
+
+
+def load_checkpoint(
+    run_dir: str | Path, template: TrainState
+) -> tuple[TrainState, dict[str, np.ndarray]]:
+    """Read the run's checkpoint into the structure of ``template`` (a ``TrainState`` of the
+    same config, e.g. ``make_pipeline(config).init(key, hparams)``).
+
+    Raises ``CheckpointError`` naming the file if it is missing, truncated, damaged or of
+    another configuration.
+    """
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint (the run saved none yet)")
+    try:
+        body = serialization.msgpack_restore(path.read_bytes())
+    except Exception as error:  # msgpack raises several types for damaged bytes
+        raise CheckpointError(f"{path}: damaged checkpoint, cannot be read ({error})") from None
+    if not isinstance(body, dict) or body.get("format") != _FORMAT:
+        raise CheckpointError(f"{path}: not a pgjax checkpoint of format {_FORMAT}")
+    payload = body.get("payload")
+    if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != body.get("sha256"):
+        raise CheckpointError(f"{path}: damaged checkpoint (its checksum does not match)")
+    body = serialization.msgpack_restore(payload)
+    try:
+        host = serialization.from_state_dict(_to_host(template), body["state"])
+        _check_same_structure(template, host)
+    except (KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(
+            f"{path}: does not match this run's configuration ({error})"
+        ) from None
+    state = host._replace(key=jax.random.wrap_key_data(np.asarray(host.key)))
+    metrics = {k: np.asarray(v) for k, v in body["metrics"].items()}
+    return jax.tree.map(jax.numpy.asarray, state), metrics
+
+
+def _check_same_structure(template: TrainState, loaded: TrainState) -> None:
+    for a, b in zip(jax.tree.leaves(_to_host(template)), jax.tree.leaves(loaded), strict=True):
+        if np.shape(a) != np.shape(b):
+            raise ValueError(f"an array of shape {np.shape(b)} where {np.shape(a)} is expected")
+
+
+# ---- metrics ------------------------------------------------------------------------------
+
+
+def write_metrics_csv(run_dir: str | Path, metrics: dict[str, np.ndarray]) -> Path:
+    """``metrics.csv``: a header, then one row per update; floats written with ``repr``
+    (exact: reading them back gives the same float32)."""
+    path = Path(run_dir) / METRICS_FILE
+    names = sorted(metrics)
+    columns = [np.asarray(metrics[n]).tolist() for n in names]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["update", *names])
+    for i, row in enumerate(zip(*columns, strict=True)):
+        writer.writerow([i + 1, *(_cell(x) for x in row)])
+    _write_atomic(path, out.getvalue().encode())
+    return path
+
+
+def _cell(x: Any) -> str:
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else repr(x)
+    return str(x)
+
+
+def read_metrics_csv(path: str | Path) -> dict[str, np.ndarray]:
+    """Read ``metrics.csv`` back into ``[updates]`` arrays (``update`` included)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    return {name: np.array([float(r[i]) for r in body]) for i, name in enumerate(header)}
+
+
+def plot_curve(run_dir: str | Path, metrics: dict[str, np.ndarray], title: str) -> Path:
+    """``curve.png``: mean episode return per update against environment steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(run_dir) / CURVE_FILE
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(metrics["timesteps"], metrics["episode_return"], lw=1)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean episode return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    _write_atomic(path, buffer.getvalue())
+    return path
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "CURVE_FILE",
+    "METRICS_FILE",
+    "CheckpointError",
+    "load_checkpoint",
+    "load_config",
+    "plot_curve",
+    "read_metrics_csv",
+    "save_checkpoint",
+    "save_config",
+    "write_metrics_csv",
+]

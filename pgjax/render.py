@@ -1,0 +1,134 @@
+"""Drawing an episode to a GIF: classic control from the environment's state, MinAtar from its
+observation channels. Frames are drawn with Pillow (no display, no gym needed).
+
+    from pgjax.evaluate import record_episode
+    from pgjax.render import save_gif
+    save_gif(config.env, record_episode(config, result.state, jax.random.key(0)), "out.gif")
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from pgjax.evaluate import Episode
+
+W, H = 400, 300
+_BG, _FG, _ACCENT = (255, 255, 255), (40, 40, 40), (204, 102, 51)
+
+
+def _canvas() -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    image = Image.new("RGB", (W, H), _BG)
+    return image, ImageDraw.Draw(image)
+
+
+def _cartpole(states, i: int, obs) -> Image.Image:
+    image, draw = _canvas()
+    x, theta = float(states.x[i]), float(states.theta[i])
+    scale = W / 4.8  # the track spans x in [-2.4, 2.4]
+    cx, cy = W / 2 + x * scale, H * 0.7
+    draw.line([(0, cy + 15), (W, cy + 15)], fill=_FG, width=1)
+    draw.rectangle([cx - 25, cy - 15, cx + 25, cy + 15], fill=_FG)
+    length = 1.0 * scale  # the pole is 2 * 0.5 m long
+    tip = (cx + length * math.sin(theta), cy - length * math.cos(theta))
+    draw.line([(cx, cy), tip], fill=_ACCENT, width=8)
+    return image
+
+
+def _acrobot(states, i: int, obs) -> Image.Image:
+    image, draw = _canvas()
+    t1, t2 = float(states.joint_angle1[i]), float(states.joint_angle2[i])
+    scale, (ox, oy) = H / 5, (W / 2, H / 2)
+    p1 = (ox + scale * math.sin(t1), oy + scale * math.cos(t1))
+    p2 = (p1[0] + scale * math.sin(t1 + t2), p1[1] + scale * math.cos(t1 + t2))
+    draw.line([(0, oy - scale), (W, oy - scale)], fill=_FG, width=1)  # the height to reach
+    draw.line([(ox, oy), p1], fill=_FG, width=8)
+    draw.line([p1, p2], fill=_ACCENT, width=8)
+    return image
+
+
+def _pendulum(states, i: int, obs) -> Image.Image:
+    image, draw = _canvas()
+    theta = float(states.theta[i])  # 0 is upright
+    scale, (ox, oy) = H / 3, (W / 2, H / 2)
+    draw.line(
+        [(ox, oy), (ox + scale * math.sin(theta), oy - scale * math.cos(theta))],
+        fill=_ACCENT,
+        width=10,
+    )
+    draw.ellipse([ox - 5, oy - 5, ox + 5, oy + 5], fill=_FG)
+    return image
+
+
+def _mountain_car(states, i: int, obs) -> Image.Image:
+    image, draw = _canvas()
+    lo, hi = -1.2, 0.6
+    to_px = lambda x: ((x - lo) / (hi - lo) * W, H - (np.sin(3 * x) * 0.45 + 0.55) * H * 0.8 - 20)  # noqa: E731
+    draw.line([to_px(x) for x in np.linspace(lo, hi, 100)], fill=_FG, width=2)
+    gx, gy = to_px(0.45)
+    draw.line([(gx, gy), (gx, gy - 40)], fill=_FG, width=2)
+    px, py = to_px(float(states.position[i]))
+    draw.ellipse([px - 10, py - 20, px + 10, py], fill=_ACCENT)
+    return image
+
+
+def _minatar(states, i: int, obs) -> Image.Image:
+    channels = np.asarray(obs[i], dtype=float)  # [10, 10, C], one binary channel per object
+    c = channels.shape[-1]
+    colours = np.array([colorsys.hsv_to_rgb(k / c, 0.7, 0.9) for k in range(c)]) * 255
+    frame = np.full((*channels.shape[:2], 3), 255.0)
+    present = channels.sum(-1) > 0
+    frame[present] = (channels[present] @ colours) / channels[present].sum(-1, keepdims=True)
+    cell = 24
+    return Image.fromarray(frame.astype(np.uint8)).resize(
+        (channels.shape[1] * cell, channels.shape[0] * cell), Image.NEAREST
+    )
+
+
+_RENDERERS: dict[str, Callable] = {
+    "CartPole-v1": _cartpole,
+    "Acrobot-v1": _acrobot,
+    "Pendulum-v1": _pendulum,
+    "MountainCar-v0": _mountain_car,
+    "MountainCarContinuous-v0": _mountain_car,
+}
+
+
+def can_render(env: str) -> bool:
+    return env in _RENDERERS or env.endswith("-MinAtar")
+
+
+def renderable() -> list[str]:
+    """The environments ``save_gif`` can draw (every ``*-MinAtar`` id besides these)."""
+    return [*_RENDERERS, "*-MinAtar"]
+
+
+def frames(env: str, episode: Episode) -> list[Image.Image]:
+    """One image per step of ``episode``; ``ValueError`` for an environment not drawn."""
+    if not can_render(env):
+        raise ValueError(f"cannot render {env!r}; renderable: {', '.join(renderable())}")
+    draw = _minatar if env.endswith("-MinAtar") else _RENDERERS[env]
+    return [draw(episode.env_states, i, episode.obs) for i in range(len(episode.rewards))]
+
+
+def save_gif(env: str, episode: Episode, path: str | Path, fps: int = 30) -> Path:
+    """Write ``episode`` as an animated GIF (temporary file, then renamed)."""
+    images = frames(env, episode)
+    if not images:
+        raise ValueError("the episode has no steps to draw")
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    images[0].save(
+        tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
+    )
+    os.replace(tmp, path)
+    return path
+
+
+__all__ = ["can_render", "frames", "renderable", "save_gif"]
