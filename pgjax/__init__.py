@@ -2,7 +2,14 @@
 
 from pgjax import distributions, kl_control, losses, returns
 from pgjax.config import Config, HParams
-from pgjax.train import Pipeline, TrainResult, TrainState, make_pipeline, make_train
+from pgjax.train import (
+    Pipeline,
+    TrainResult,
+    TrainState,
+    make_pipeline,
+    make_train,
+    train_seeds,
+)
 
 __all__ = [
     "Config",
@@ -16,5 +23,6 @@ __all__ = [
     "make_pipeline",
     "make_train",
     "returns",
+    "train_seeds",
 ]
 __version__ = "0.1.0"

@@ -123,6 +123,10 @@ class Config:
     """TRPO: damping added to the Fisher-vector product, F + damping·I."""
     line_search_steps: int = 10
     """TRPO: backtracking steps (each halves the step) before the update is rejected."""
+    devices: int = 1
+    """Devices to split one run's environments across (data parallel): each steps
+    num_envs / devices environments and gradients are averaged. 0 means all of
+    jax.devices()."""
 
     def __post_init__(self) -> None:
         defaults = ALGORITHM_DEFAULTS.get(self.algo, _PPO)
@@ -229,10 +233,35 @@ class Config:
             raise ValueError(
                 f"Config.kl_target={self.kl_target!r}: must be > 0, or None for a fixed β"
             )
+        if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 0:
+            raise ValueError(
+                f"Config.devices={self.devices!r}: must be a positive integer, or 0 for all"
+            )
+        if self.devices > 1:
+            self.check_shards(self.devices)
         for name in ("ent_coef", "vf_coef", "cg_damping"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"Config.{name}={value!r}: must be >= 0")
+
+    def check_shards(self, shards: int) -> None:
+        """Raise ``ValueError`` unless the run can be split evenly over ``shards`` devices."""
+        if self.algo == "trpo":
+            raise ValueError(
+                f"Config.devices={self.devices}: algo='trpo' runs on one device; data-parallel "
+                f"algorithms: {', '.join(a for a in ALGORITHMS if a != 'trpo')}"
+            )
+        if self.num_envs % shards:
+            raise ValueError(
+                f"Config.num_envs={self.num_envs}: must be divisible by the {shards} devices "
+                "(Config.devices); change num_envs or devices"
+            )
+        if (self.batch_size // shards) % self.num_minibatches:
+            raise ValueError(
+                f"Config.num_minibatches={self.num_minibatches}: must divide each device's "
+                f"share of the batch, {self.batch_size // shards}; change num_minibatches, "
+                "num_envs or num_steps"
+            )
 
 
 def _did_you_mean(value: str, allowed: list[str] | tuple[str, ...]) -> str:

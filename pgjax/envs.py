@@ -102,9 +102,15 @@ def init_obs_norm(obs_shape: tuple[int, ...]) -> ObsNorm:
     return ObsNorm(jnp.zeros(obs_shape), jnp.ones(obs_shape), jnp.asarray(1e-4))
 
 
-def update_obs_norm(norm: ObsNorm, batch: Array) -> ObsNorm:
-    """Fold a batch ``[B, *obs_shape]`` into the running statistics."""
+def update_obs_norm(norm: ObsNorm, batch: Array, axis_name: str | None = None) -> ObsNorm:
+    """Fold a batch ``[B, *obs_shape]`` into the running statistics. With ``axis_name`` (under
+    ``shard_map``), the batch is the union of every shard's equal share."""
     b_mean, b_var, b_count = batch.mean(0), batch.var(0), batch.shape[0]
+    if axis_name is not None:
+        shards = jax.lax.psum(1, axis_name)
+        mean = jax.lax.pmean(b_mean, axis_name)
+        b_var = jax.lax.pmean(b_var + (b_mean - mean) ** 2, axis_name)
+        b_mean, b_count = mean, b_count * shards
     delta = b_mean - norm.mean
     total = norm.count + b_count
     mean = norm.mean + delta * b_count / total

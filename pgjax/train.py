@@ -11,11 +11,13 @@ per step is kept.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
@@ -141,7 +143,10 @@ def _monte_carlo_weights(config, hp, traj, values, next_values, mean_return):
 
 
 def make_pipeline(
-    config: Config, on_update: Callable[[dict[str, Array]], None] | None = None
+    config: Config,
+    on_update: Callable[[dict[str, Array]], None] | None = None,
+    axis_name: str | None = None,
+    num_shards: int = 1,
 ) -> Pipeline:
     """Validate ``config`` and build its ``init`` and ``update`` functions.
 
@@ -149,6 +154,12 @@ def make_pipeline(
     ``jax.debug.callback``, from inside the compiled code) with a dict of scalars:
     ``update``, ``timesteps``, ``episode_return``, ``episode_count``. Without it the
     functions are pure.
+
+    Data parallel (``num_shards > 1``, run under ``shard_map`` over ``axis_name``): each
+    shard steps ``num_envs / num_shards`` environments and learns on its share of every
+    minibatch; gradients, advantage and observation statistics, the KL and the metrics are
+    averaged (or summed) over the axis, so every shard takes the same step as one device on
+    the whole batch would, and holds the same parameters.
     """
     config.validate()
     env, env_params, spec = envs.make_env(config.env)
@@ -157,7 +168,17 @@ def make_pipeline(
     algorithm = REGISTRY[config.algo]
     monte_carlo = algorithm.advantages == "monte_carlo"
     trpo_policy = algorithm.policy_step == "trpo"
-    num_envs, num_steps, batch = config.num_envs, config.num_steps, config.batch_size
+    num_envs, num_steps = config.num_envs // num_shards, config.num_steps
+    batch = num_envs * num_steps  # this shard's share of the batch
+    if axis_name is None:
+        mean_all = sum_all = max_all = lambda x: x
+        shard_key = lambda key: key  # noqa: E731
+    else:
+        mean_all = lambda x: jax.lax.pmean(x, axis_name)  # noqa: E731
+        sum_all = lambda x: jax.lax.psum(x, axis_name)  # noqa: E731
+        max_all = lambda x: jax.lax.pmax(x, axis_name)  # noqa: E731
+        # environments differ across shards; everything else (params, shuffles) agrees
+        shard_key = lambda key: jax.random.fold_in(key, jax.lax.axis_index(axis_name))  # noqa: E731
     # the optax loop: every epoch a fresh permutation cut into minibatches, or one full batch
     sgd_epochs, sgd_minibatches = (
         (config.num_epochs, config.num_minibatches) if algorithm.reuse or trpo_policy else (1, 1)
@@ -183,7 +204,7 @@ def make_pipeline(
             opt_state=_optimizer(config, hp, sgd_epochs * sgd_minibatches).init(
                 ravel_pytree(params)[0]
             ),
-            env=reset(k_env),
+            env=reset(shard_key(k_env)),
             obs_norm=envs.init_obs_norm(spec.obs_shape),
             algo=AlgoState(kl_control.init_adaptive_kl(hp.kl_beta), jnp.zeros(())),
             key=k_next,
@@ -194,8 +215,10 @@ def make_pipeline(
         dist_params = actor.apply(actor_params, mb["obs"])
         log_prob = dist.log_prob(dist_params, mb["action"])
         adv = mb["advantages"]
-        if normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        if normalize_advantages:  # over the whole minibatch, all shards
+            mean = mean_all(adv.mean())
+            std = jnp.sqrt(jnp.maximum(mean_all(jnp.mean(adv**2)) - mean**2, 0.0))
+            adv = (adv - mean) / (std + 1e-8)
         kl = dist.kl(mb["old_dist_params"], dist_params) if algorithm.uses_kl else jnp.zeros(())
         return PolicyTerms(log_prob, mb["log_prob"], adv, kl, beta), dist_params
 
@@ -234,6 +257,7 @@ def make_pipeline(
         def sgd_step(carry, mb: dict[str, Array]):
             flat, opt_state = carry
             (loss, aux), grads = grad_fn(flat, mb)
+            grads, loss, aux = mean_all(grads), mean_all(loss), mean_all(aux)
             updates, opt_state = optimizer.update(grads, opt_state, flat)
             return (flat + updates, opt_state), {
                 "loss": loss,
@@ -285,6 +309,7 @@ def make_pipeline(
 
     def update(state: TrainState, hp: HParams) -> tuple[TrainState, dict[str, Array]]:
         key, k_roll, k_learn, k_reset = jax.random.split(state.key, 4)
+        k_roll, k_reset = shard_key(k_roll), shard_key(k_reset)
         params, obs_norm, algo = state.params, state.obs_norm, state.algo
         # REINFORCE collects whole episodes from fresh starts, so R(τ) means the whole episode
         start = reset(k_reset) if monte_carlo else state.env
@@ -301,8 +326,8 @@ def make_pipeline(
             advantages, targets, mask = _monte_carlo_weights(
                 config, hp, traj, values, next_values, algo.mean_return
             )
-            valid = jnp.sum(mask)
-            batch_mean = jnp.sum(targets * mask) / jnp.maximum(valid, 1.0)
+            valid = sum_all(jnp.sum(mask))
+            batch_mean = sum_all(jnp.sum(targets * mask)) / jnp.maximum(valid, 1.0)
             # running average of the weights (the seed's b ≈ E[R]), for the next batch
             mean_return = jnp.where(
                 valid > 0,
@@ -344,26 +369,29 @@ def make_pipeline(
         # how far this update moved the policy, over the batch: the exact KL (behaviour
         # distance) and the importance ratios of the taken actions under the final policy
         new_dist_params = actor.apply(new_params.actor, data["obs"])
-        kl = jnp.mean(dist.kl(old_dist_params, new_dist_params))
+        kl = mean_all(jnp.mean(dist.kl(old_dist_params, new_dist_params)))
         new_log_prob = dist.log_prob(new_dist_params, data["action"])
         ratio = losses.importance_ratio(new_log_prob, data["log_prob"])
         beta = algo.kl
         if algorithm.adapts_beta:
             beta = kl_control.update_adaptive_kl(beta, kl, config.kl_target)
         if config.normalize_obs:
-            obs_norm = envs.update_obs_norm(obs_norm, traj.obs.reshape((batch, *spec.obs_shape)))
+            obs_norm = envs.update_obs_norm(
+                obs_norm, traj.obs.reshape((batch, *spec.obs_shape)), axis_name
+            )
+        ends = jax.tree.map(sum_all, ends)
         metrics = {
             "episode_return": _mean_or_nan(ends.return_total, ends.count),
             "episode_length": _mean_or_nan(ends.length_total, ends.count),
             "episode_count": ends.count,
-            "timesteps": (state.update + 1) * batch,
-            "explained_variance": _explained_variance(values, targets),
+            "timesteps": (state.update + 1) * batch * num_shards,
+            "explained_variance": mean_all(_explained_variance(values, targets)),
             "kl": kl,
-            "approx_kl": jnp.mean(losses.approx_kl(new_log_prob, data["log_prob"])),
-            "clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps),
-            "ratio_mean": jnp.mean(ratio),
-            "ratio_std": jnp.std(ratio),
-            "ratio_max": jnp.max(ratio),
+            "approx_kl": mean_all(jnp.mean(losses.approx_kl(new_log_prob, data["log_prob"]))),
+            "clip_fraction": mean_all(jnp.mean(jnp.abs(ratio - 1.0) > hp.clip_eps)),
+            "ratio_mean": mean_all(jnp.mean(ratio)),
+            "ratio_std": mean_all(jnp.std(ratio)),
+            "ratio_max": max_all(jnp.max(ratio)),
             "beta": algo.kl.beta,
             **stats,
         }
@@ -404,6 +432,9 @@ def make_train(
 
     Raises ``ValueError`` for a bad ``config`` (the field, the value and what is allowed).
     """
+    shards = num_devices(config)
+    if shards > 1:
+        return _data_parallel_train(config, on_update, shards)
     pipeline = make_pipeline(config, on_update)
 
     def train(key: Array, hparams: HParams | None = None) -> TrainResult:
@@ -415,3 +446,95 @@ def make_train(
         return TrainResult(state, metrics)
 
     return train
+
+
+def num_devices(config: Config) -> int:
+    """The devices ``config`` runs on: ``config.devices``, or all of them for 0; a
+    ``ValueError`` if there are not that many, or the run does not split evenly."""
+    available = len(jax.devices())
+    if isinstance(config.devices, int) and config.devices > available:
+        raise ValueError(
+            f"Config.devices={config.devices}: only {available} {jax.default_backend()} "
+            f"device(s) here; allowed: 1 to {available}, or 0 for all"
+        )
+    config.validate()
+    wanted = available if config.devices == 0 else config.devices
+    if wanted > 1:
+        config.check_shards(wanted)
+    return wanted
+
+
+def _data_parallel_train(config: Config, on_update, shards: int) -> Callable[..., TrainResult]:
+    """One run over ``shards`` devices with ``shard_map``: environments split, gradients and
+    statistics averaged (see ``make_pipeline``). Parameters, optimiser state and metrics come
+    back replicated; environment states concatenated along the environment axis."""
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+
+    mesh = Mesh(np.array(jax.devices()[:shards]), ("devices",))
+    pipeline = make_pipeline(config, on_update, axis_name="devices", num_shards=shards)
+
+    def run(key: Array, hp: HParams):
+        state = pipeline.init(key, hp)
+        return jax.lax.scan(
+            lambda s, _: pipeline.update(s, hp), state, None, length=config.num_updates
+        )
+
+    state_spec = TrainState(P(), P(), P("devices"), P(), P(), P(), P())
+    sharded = jax.shard_map(
+        run, mesh=mesh, in_specs=(P(), P()), out_specs=(state_spec, P()), check_vma=False
+    )
+
+    def train(key: Array, hparams: HParams | None = None) -> TrainResult:
+        hp = config.hparams() if hparams is None else hparams
+        state, metrics = sharded(key, jax.tree.map(jnp.asarray, hp))
+        return TrainResult(state, metrics)
+
+    return train
+
+
+def train_seeds(
+    config: Config, keys: Array, hparams: HParams | None = None, devices: Any = None
+) -> TrainResult:
+    """One run per key, the seed axis sharded over all devices (``NamedSharding``).
+
+    Returns what ``jax.vmap(make_train(config))(keys)`` returns, with every array left
+    sharded along its leading (seed) axis. ``len(keys)`` must be a multiple of the number of
+    devices. With ``jax.distributed.initialize()`` on every host first, ``jax.devices()``
+    spans all hosts and the seeds are spread over all of them. ``devices``: a list of devices
+    to use instead of all.
+    """
+    if config.devices != 1:
+        raise ValueError(
+            f"Config.devices={config.devices}: train_seeds shards seeds, one device per run; "
+            "use devices=1 here (or make_train for one data-parallel run)"
+        )
+    devices = jax.devices() if devices is None else list(devices)
+    if len(keys) % len(devices):
+        raise ValueError(
+            f"train_seeds: {len(keys)} keys do not split evenly over {len(devices)} devices; "
+            f"pass a multiple of {len(devices)}"
+        )
+    train, sharding = _seed_sharded(config, tuple(devices))
+    hp = config.hparams() if hparams is None else hparams
+    # every process holds all the keys; each places the rows of its own devices
+    raw = np.asarray(jax.random.key_data(keys))
+    global_raw = jax.make_array_from_callback(raw.shape, sharding, lambda index: raw[index])
+    return train(global_raw, hp)
+
+
+@functools.lru_cache(maxsize=16)
+def _seed_sharded(config: Config, devices: tuple) -> tuple[Callable, Any]:
+    """The jit-compiled, seed-sharded ``vmap(train)`` for ``config`` on ``devices`` (cached,
+    so that calling ``train_seeds`` again does not recompile)."""
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    sharding = NamedSharding(Mesh(np.array(devices), ("seeds",)), P("seeds"))
+    run = jax.vmap(make_train(config), in_axes=(0, None))
+    train = jax.jit(
+        lambda raw, hp: run(jax.random.wrap_key_data(raw), hp),
+        in_shardings=(sharding, None),
+        out_shardings=sharding,
+    )
+    return train, sharding
