@@ -137,7 +137,9 @@ class ProgressBar:
         self.tty = self.file.isatty()
         self.interval = 1.0 / hz
         self.recent: list[tuple[float, float]] = []  # (return total, count) of recent updates
-        self.start = self.last_draw = None
+        self.start = None
+        self.last_draw = -math.inf
+        self.drawn = 0  # the last update drawn
         self.start_update = 0
         self.update = 0
         self.next_line = 0.1
@@ -153,13 +155,16 @@ class ProgressBar:
             total = float(np.nansum(info["episode_return"] * info["episode_count"]))
             self.recent = [*self.recent, (total, count)][-20:]
         fraction = self.update / self.num_updates
+        if self.update <= self.drawn:  # under vmap: one call per run of the same update
+            return
         if self.tty:
-            if self.last_draw is None or now - self.last_draw >= self.interval or fraction >= 1:
-                self.last_draw = now
+            if now - self.last_draw >= self.interval or fraction >= 1:
+                self.last_draw, self.drawn = now, self.update
                 self.file.write("\r" + self.line(now))
                 self.file.flush()
-        elif fraction >= self.next_line or fraction >= 1:
+        elif fraction >= self.next_line:
             self.next_line = math.floor(fraction * 10 + 1) / 10
+            self.drawn = self.update
             print(self.line(now), file=self.file, flush=True)
 
     def line(self, now: float) -> str:

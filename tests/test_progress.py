@@ -45,3 +45,20 @@ def test_every_preset_is_a_valid_config():
         config = preset(env, algo)
         config.validate()
         assert (config.env, config.algo) == (env, algo)
+
+
+def test_progress_bar_prints_each_tenth_once_even_under_vmap():
+    import io
+
+    from pgjax.progress import ProgressBar
+
+    out = io.StringIO()
+    bar = ProgressBar(num_updates=20, batch_size=10, file=out)
+    for update in range(1, 21):
+        for seed in range(3):  # a vmapped run calls back once per seed
+            count = 0 if update == 1 else 1
+            bar({"update": update, "episode_return": float(seed), "episode_count": count})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 10
+    assert lines[-1].startswith("[" + "#" * 24 + "]") and "200 steps" in lines[-1]
+    assert "return      1.0" in lines[-1]  # the mean over the recent episodes of all seeds
