@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument(
         "--tips-steps", type=int, help="run only the REINFORCE tips study, with this budget"
     )
+    parser.add_argument("--out-dir", default=RESULTS, help="where the table and plot go")
     args = parser.parse_args()
     studies = ["tips", "epochs", "beta"]
     if args.epochs_lr:
@@ -200,8 +201,8 @@ def main() -> None:
     fig.tight_layout()
     suffix = ("_quick" if args.quick else "") + (f"_epochs_lr{args.epochs_lr}" if lr else "")
     suffix += f"_tips_{args.tips_steps}" if args.tips_steps else ""
-    fig.savefig(os.path.join(RESULTS, f"seed_claims{suffix}.png"), dpi=110)
-    with open(os.path.join(RESULTS, f"seed_claims{suffix}.md"), "w") as f:
+    fig.savefig(os.path.join(args.out_dir, f"seed_claims{suffix}.png"), dpi=110)
+    with open(os.path.join(args.out_dir, f"seed_claims{suffix}.md"), "w") as f:
         f.write("\n".join(lines) + "\n\n![curves](seed_claims" + suffix + ".png)\n")
 
 
