@@ -9,6 +9,7 @@ import numpy as np
 
 from pgjax import Config, make_train
 from pgjax.progress import final_return
+from pgjax.sweep import confidence_interval
 
 
 def vmapped_run(config: Config, seeds: int) -> tuple[dict[str, np.ndarray], float, float]:
@@ -32,10 +33,10 @@ def final_returns(metrics: dict[str, np.ndarray], last: int = 10) -> np.ndarray:
 
 
 def mean_and_ci(values: np.ndarray) -> str:
-    """ "mean ± half-width of a 95% normal-approximation interval" over the finite values."""
-    ok = values[np.isfinite(values)]
-    half = 1.96 * ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else 0.0
-    return f"{ok.mean():.1f} ± {half:.1f}"
+    """ "mean ± half-width of a 95% normal-approximation interval" over the finite values
+    (``pgjax.sweep.confidence_interval``)."""
+    mean, half = confidence_interval(values)
+    return f"{mean:.1f} ± {half:.1f}"
 
 
 def write_table(lines: list[str], out: str | None) -> None:

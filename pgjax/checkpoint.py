@@ -32,7 +32,7 @@ import numpy as np
 from flax import serialization
 
 from pgjax.config import Config
-from pgjax.train import TrainState
+from pgjax.train import TrainState, make_pipeline
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -140,6 +140,15 @@ def load_checkpoint(
     return jax.tree.map(jax.numpy.asarray, state), metrics
 
 
+def restore(
+    run_dir: str | Path, config: Config, seed: int
+) -> tuple[TrainState, dict[str, np.ndarray]]:
+    """``load_checkpoint`` with the template built from ``config`` and ``seed``: the run's
+    saved ``TrainState`` and metrics."""
+    template = jax.jit(make_pipeline(config).init)(jax.random.key(seed), config.hparams())
+    return load_checkpoint(run_dir, template)
+
+
 def _check_same_structure(template: TrainState, loaded: TrainState) -> None:
     for a, b in zip(jax.tree.leaves(_to_host(template)), jax.tree.leaves(loaded), strict=True):
         if np.shape(a) != np.shape(b):
@@ -210,6 +219,7 @@ __all__ = [
     "load_config",
     "plot_curve",
     "read_metrics_csv",
+    "restore",
     "save_checkpoint",
     "save_config",
     "write_metrics_csv",

@@ -153,7 +153,6 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
 
     from pgjax import checkpoint
     from pgjax.progress import ProgressBar, final_return, format_report, train_in_chunks
-    from pgjax.train import make_pipeline
 
     if args.chunks < 1:
         raise UserError(f"--chunks={args.chunks}: must be a positive integer")
@@ -174,9 +173,7 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
         if any(a.split("=")[0] in ("--total-timesteps", "--total_timesteps") for a in argv):
             config = config.replace(total_timesteps=args.config.total_timesteps)
         config.validate()
-        pipeline = make_pipeline(config)
-        template = jax.jit(pipeline.init)(jax.random.key(seed), config.hparams())
-        state, metrics = checkpoint.load_checkpoint(run_dir, template)
+        state, metrics = checkpoint.restore(run_dir, config, seed)
         done = int(state.update)
         if done >= config.num_updates:
             print(f"pgjax: {run_dir} already has {done} of {config.num_updates} updates")
@@ -248,15 +245,13 @@ def run_eval(args: EvalArgs) -> int:
     from pgjax import checkpoint
     from pgjax.evaluate import evaluate, record_episode
     from pgjax.render import can_render, renderable, save_gif
-    from pgjax.train import make_pipeline
 
     if args.episodes < 1:
         raise UserError(f"--episodes={args.episodes}: must be a positive integer")
     config, seed = checkpoint.load_config(args.run_dir)
     if args.render and not can_render(config.env):
         raise UserError(f"cannot render {config.env}; renderable: {', '.join(renderable())}")
-    template = jax.jit(make_pipeline(config).init)(jax.random.key(seed), config.hparams())
-    state, _ = checkpoint.load_checkpoint(args.run_dir, template)
+    state, _ = checkpoint.restore(args.run_dir, config, seed)
     key = jax.random.key(args.seed)
     returns = evaluate(config, state, key, episodes=args.episodes, greedy=args.greedy)
     mode = "greedy" if args.greedy else "sampled"
