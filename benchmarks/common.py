@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import tempfile
 import time
 
 import jax
@@ -10,6 +13,28 @@ import numpy as np
 from pgjax import Config, make_train
 from pgjax.progress import final_return
 from pgjax.sweep import confidence_interval
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+
+
+def machine() -> str:
+    """One line naming where a benchmark ran: the device, its backend and count, the host's
+    processor and cores, and the JAX version."""
+    device = jax.devices()[0]
+    host = platform.processor() or platform.machine()
+    return (
+        f"device: {device.device_kind} ({jax.default_backend()}) x {jax.device_count()}, "
+        f"host {host} with {os.cpu_count()} cores, jax {jax.__version__}"
+    )
+
+
+def out_dir(given: str | None, quick: bool) -> str:
+    """Where a script writes: ``given``; else a fresh temporary folder for ``--quick`` (a smoke
+    test must not replace committed results), else ``benchmarks/results``."""
+    if given is None:
+        given = tempfile.mkdtemp(prefix="pgjax-quick-") if quick else RESULTS
+    os.makedirs(given, exist_ok=True)
+    return given
 
 
 def vmapped_run(config: Config, seeds: int) -> tuple[dict[str, np.ndarray], float, float]:
@@ -43,3 +68,22 @@ def write_table(lines: list[str], out: str | None) -> None:
     if out:
         with open(out, "w") as f:
             f.write("\n".join(lines) + "\n")
+
+
+def smooth_returns(returns: np.ndarray, before: float = 0.0) -> np.ndarray:
+    """Carry the last known return forward over updates in which no episode ended
+    (``[seeds, updates]``; ``before`` until a seed's first episode ends)."""
+    out = np.array(returns, dtype=float)
+    for i in range(1, out.shape[1]):
+        out[:, i] = np.where(np.isnan(out[:, i]), out[:, i - 1], out[:, i])
+    return np.where(np.isnan(out), before, out)
+
+
+def band(ax, x: np.ndarray, returns: np.ndarray, label: str) -> None:
+    """Mean over seeds of ``smooth_returns(returns)`` against ``x``, with a 95% band; nothing
+    is drawn before every seed has finished an episode."""
+    curve = smooth_returns(returns, before=np.nan)
+    mean = curve.mean(0)
+    half = 1.96 * curve.std(0, ddof=1) / np.sqrt(len(curve)) if len(curve) > 1 else 0 * mean
+    ax.plot(x, mean, label=label)
+    ax.fill_between(x, mean - half, mean + half, alpha=0.2)

@@ -1,82 +1,189 @@
-"""Final returns of the presets, over seeds trained together with vmap.
+"""Final returns and learning curves: every algorithm on eight gymnax environments, seeds
+trained together with vmap, beside gymnax's published PPO checkpoints.
 
-    python benchmarks/learning.py                          # every preset, 4 seeds
-    python benchmarks/learning.py --env Pendulum-v1 --seeds 8
-    python benchmarks/learning.py --quick                  # CartPole only, short: a smoke test
-    python benchmarks/learning.py --out benchmarks/results/learning_cpu.md
+    python benchmarks/learning.py                                  # everything, 8 seeds
+    python benchmarks/learning.py --algo ppo_clip                  # one algorithm, all envs
+    python benchmarks/learning.py --env Pendulum-v1 --env Acrobot-v1 --seeds 16
+    python benchmarks/learning.py --quick                          # CartPole, short: smoke test
 
-For each preset: the final return (per seed, the mean episode return over the last 10 updates;
-then the mean over seeds with a 95% confidence interval), the budget in environment steps,
-and the wall-clock time of the vmapped run with and without compilation.
+Each (environment, algorithm) trains with its preset (``pgjax.presets``) where there is one;
+else with the environment's settings taken from its PPO preset (budget, γ, entropy bonus,
+reward scale, observation normalisation, network: ``ENV_FIELDS``) and the algorithm's own
+sizes and learning rate (``pgjax.config.ALGORITHM_DEFAULTS``). Per seed the final return
+is the mean episode return over the last 10 updates; the table gives the mean over seeds with
+a 95% confidence interval, the budget, the run's seconds (compile excluded) and the compile
+seconds. Curves are the mean over seeds with a 95% band, against environment steps and against
+wall-clock seconds (compile included: the curve starts when the compiled run starts; a run is
+one compiled call whose updates all take the same time, so update ``i`` of ``n`` ends at
+``compile + run * i / n``).
+
+Each run's curves are saved to ``<out-dir>/learning_runs/<backend>/<env>__<algo>.npz``; the
+table and the plots are rebuilt from every saved run, so separate invocations (say, one per
+environment) add up to one table. ``--plot-only`` rebuilds them without training.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import glob
+import os
 
 import jax
-from common import final_returns, mean_and_ci, vmapped_run, write_table
+import matplotlib
+import numpy as np
+from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_run, write_table
 
+from pgjax import Config
+from pgjax.config import ALGORITHMS
 from pgjax.presets import preset, presets
 
-ANCHORS = {  # gymnax's published PPO checkpoints, where they exist
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+# gymnax's published PPO checkpoints (its README's table), for comparison
+ANCHORS = {
     "CartPole-v1": 500.0,
+    "Acrobot-v1": -80.0,
     "Pendulum-v1": -130.0,
+    "MountainCarContinuous-v0": 92.0,
     "Breakout-MinAtar": 28.0,
+    "SpaceInvaders-MinAtar": 131.0,
+    "Asterix-MinAtar": 15.0,
+    "Freeway-MinAtar": 58.0,
 }
+ENVS = list(ANCHORS)
+# the budget of a run without a preset
+BUDGETS = {env: 2_000_000 if env.endswith("MinAtar") else 500_000 for env in ENVS}
 
 
-def run(env: str, algo: str, seeds: int, quick: bool) -> dict:
-    config = preset(env, algo)
+# what an environment's PPO preset says about the environment rather than about PPO
+ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize_obs",
+              "vf_clip", "activation", "network", "hidden_sizes")  # fmt: skip
+
+
+def config_for(env: str, algo: str, quick: bool) -> tuple[Config, str]:
+    """The (env, algo) preset; else the environment's settings from its PPO preset
+    (``ENV_FIELDS``) with the algorithm's own sizes and learning rate; else the algorithm's
+    defaults with the environment's budget. Returns the config and which of the three."""
+    if (env, algo) in presets():
+        config, setting = preset(env, algo), "preset"
+    elif (env, "ppo_clip") in presets():
+        ppo = preset(env, "ppo_clip")
+        config = Config(algo=algo, env=env, **{f: getattr(ppo, f) for f in ENV_FIELDS})
+        setting = "env settings"
+    else:
+        config = Config(algo=algo, env=env, total_timesteps=BUDGETS.get(env, 500_000))
+        setting = "defaults"
     if quick:
         config = config.replace(total_timesteps=min(config.total_timesteps, 100_000))
+    return config, setting
+
+
+def run(env: str, algo: str, seeds: int, quick: bool, runs_dir: str) -> str:
+    """Train, save the run's curves, return the path."""
+    config, setting = config_for(env, algo, quick)
     metrics, compile_s, run_s = vmapped_run(config, seeds)
-    finals = final_returns(metrics)
-    return {
-        "env": env,
-        "algo": algo,
-        "steps": config.num_updates * config.batch_size,
-        "seeds": seeds,
-        "final": mean_and_ci(finals),
-        "per_seed": finals,
-        "compile_s": compile_s,
-        "run_s": run_s,
-    }
+    path = os.path.join(runs_dir, f"{env}__{algo}.npz")
+    np.savez_compressed(
+        path,
+        env=env,
+        algo=algo,
+        steps=metrics["timesteps"][0],
+        returns=metrics["episode_return"],
+        finals=final_returns(metrics),
+        compile_s=compile_s,
+        run_s=run_s,
+        setting=setting,
+    )
+    return path
+
+
+def load_runs(paths: list[str]) -> list[dict]:
+    """The saved runs, in the order of ``ENVS`` and ``ALGORITHMS``."""
+    runs = []
+    for path in paths:
+        with np.load(path) as f:
+            runs.append({k: f[k].item() if f[k].ndim == 0 else f[k] for k in f.files})
+    order = {e: i for i, e in enumerate(ENVS)}
+    algos = {a: i for i, a in enumerate(ALGORITHMS)}
+    return sorted(runs, key=lambda r: (order.get(r["env"], 99), algos.get(r["algo"], 99)))
+
+
+def table(runs: list[dict]) -> list[str]:
+    lines = [
+        "| env | algo | setting | steps | seeds | final return (95% CI) | anchor | run s "
+        "| compile s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r['env']} | {r['algo']} | {r['setting']} | "
+            f"{int(r['steps'][-1]):,} | {len(r['finals'])} | {mean_and_ci(r['finals'])} | "
+            f"{ANCHORS.get(r['env'], '')} | {r['run_s']:.0f} | {r['compile_s']:.0f} |"
+        )
+    return lines
+
+
+def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
+    envs = list(dict.fromkeys(r["env"] for r in runs))
+    cols = min(4, len(envs))
+    rows = -(-len(envs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, env in zip(axes.flat, envs, strict=False):
+        for r in (r for r in runs if r["env"] == env):
+            n = len(r["steps"])
+            seconds = r["compile_s"] + r["run_s"] * np.arange(1, n + 1) / n
+            band(ax, seconds if wall_clock else r["steps"], r["returns"], r["algo"])
+        if env in ANCHORS:
+            ax.axhline(ANCHORS[env], color="k", ls=":", lw=1, label="gymnax PPO checkpoint")
+        ax.set_title(env, fontsize=10)
+        ax.set_xlabel("wall-clock seconds" if wall_clock else "environment steps")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(envs) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("episode return")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", action="append", help="an environment (repeatable)")
-    parser.add_argument("--algo", default="ppo_clip")
-    parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--quick", action="store_true", help="CartPole, 100k steps, 2 seeds")
-    parser.add_argument("--out", help="also write the table to this markdown file")
+    parser.add_argument("--env", action="append", choices=ENVS, help="(repeatable)")
+    parser.add_argument("--algo", action="append", choices=ALGORITHMS, help="(repeatable)")
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--quick", action="store_true", help="CartPole, ppo_clip, 100k steps")
+    parser.add_argument("--out-dir", help="default: benchmarks/results (quick: a temp folder)")
+    parser.add_argument("--plot-only", action="store_true", help="rebuild table and plots")
     args = parser.parse_args()
-    envs = args.env or [e for e, a in presets() if a == args.algo]
-    seeds = args.seeds
+    envs, algos, seeds = args.env or ENVS, args.algo or list(ALGORITHMS), args.seeds
     if args.quick:
-        envs, seeds = ["CartPole-v1"], 2
-    device = f"{jax.devices()[0].device_kind} ({jax.default_backend()})"
+        envs, algos, seeds = ["CartPole-v1"], ["ppo_clip"], 2
+    backend = jax.default_backend()
+    args.out_dir = out_dir(args.out_dir, args.quick)
+    runs_dir = os.path.join(args.out_dir, "learning_runs", backend)
+    os.makedirs(runs_dir, exist_ok=True)
+    print(machine(), flush=True)
+    for env in [] if args.plot_only else envs:
+        for algo in algos:
+            r = load_runs([run(env, algo, seeds, args.quick, runs_dir)])[0]
+            print(table([r])[-1], flush=True)
+    runs = load_runs(glob.glob(os.path.join(runs_dir, "*.npz")))
     lines = [
-        f"device: {device}, {platform.processor() or platform.machine()}, jax {jax.__version__}",
+        "Each row: `python benchmarks/learning.py --env <env> --algo <algo> --seeds <seeds>` "
+        "(the table and plots hold every run saved in learning_runs/; "
+        "`python benchmarks/learning.py --plot-only` rebuilds them).",
         "",
-        "| env | algo | steps | seeds | final return (95% CI) | per seed | anchor | run s "
-        "| compile s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        machine(),
+        "",
+        *table(runs),
     ]
-    print("\n".join(lines), flush=True)
-    for env in envs:
-        r = run(env, args.algo, seeds, args.quick)
-        per_seed = ", ".join(f"{x:.1f}" for x in r["per_seed"])
-        line = (
-            f"| {env} | {r['algo']} | {r['steps']:,} | {r['seeds']} | "
-            f"{r['final']} | {per_seed} | {ANCHORS.get(env, '')} | "
-            f"{r['run_s']:.1f} | {r['compile_s']:.1f} |"
-        )
-        print(line, flush=True)
-        lines.append(line)
-    write_table(lines, args.out)
+    write_table(lines, os.path.join(args.out_dir, f"learning_{backend}.md"))
+    plot(runs, os.path.join(args.out_dir, f"learning_steps_{backend}.png"), wall_clock=False)
+    plot(runs, os.path.join(args.out_dir, f"learning_time_{backend}.png"), wall_clock=True)
 
 
 if __name__ == "__main__":

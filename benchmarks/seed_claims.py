@@ -20,29 +20,18 @@ from __future__ import annotations
 import argparse
 import os
 
-import jax
 import matplotlib
 import numpy as np
-from common import mean_and_ci, vmapped_run
+from common import band, machine, mean_and_ci, out_dir, smooth_returns, vmapped_run
 
 from pgjax import Config
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results")
-
 
 def run(config: Config, seeds: int) -> dict[str, np.ndarray]:
     return vmapped_run(config, seeds)[0]
-
-
-def smooth_returns(returns: np.ndarray) -> np.ndarray:
-    """Carry the last known return forward over updates in which no episode ended."""
-    out = returns.copy()
-    for i in range(1, out.shape[1]):
-        out[:, i] = np.where(np.isnan(out[:, i]), out[:, i - 1], out[:, i])
-    return np.nan_to_num(out)
 
 
 def summary(returns: np.ndarray) -> tuple[str, str]:
@@ -50,14 +39,6 @@ def summary(returns: np.ndarray) -> tuple[str, str]:
     10 updates."""
     curve = smooth_returns(returns)
     return mean_and_ci(curve.mean(1)), mean_and_ci(curve[:, -10:].mean(1))
-
-
-def band(ax, x, returns: np.ndarray, label: str) -> None:
-    curve = smooth_returns(returns)
-    mean = curve.mean(0)
-    half = 1.96 * curve.std(0, ddof=1) / np.sqrt(len(curve)) if len(curve) > 1 else 0 * mean
-    ax.plot(x, mean, label=label)
-    ax.fill_between(x, mean - half, mean + half, alpha=0.2)
 
 
 def main() -> None:
@@ -72,7 +53,7 @@ def main() -> None:
     parser.add_argument(
         "--tips-steps", type=int, help="run only the REINFORCE tips study, with this budget"
     )
-    parser.add_argument("--out-dir", default=RESULTS, help="where the table and plot go")
+    parser.add_argument("--out-dir", help="default: benchmarks/results (quick: a temp folder)")
     args = parser.parse_args()
     studies = ["tips", "epochs", "beta"]
     if args.epochs_lr:
@@ -83,16 +64,17 @@ def main() -> None:
     seeds = 2 if args.quick else args.seeds
     study_seeds = max(2, seeds // 2)  # the epochs and β studies: half the seeds, for time
     scale = 0.1 if args.quick else 1.0
-    os.makedirs(RESULTS, exist_ok=True)
+    args.out_dir = out_dir(args.out_dir, args.quick)
     lines = [
         f"Command: `python benchmarks/seed_claims.py --seeds {seeds}`"
         f"{' --quick' if args.quick else ''}"
         f"{f' --epochs-lr {args.epochs_lr}' if args.epochs_lr else ''}"
-        f"{f' --tips-steps {args.tips_steps}' if args.tips_steps else ''}; "
-        f"device: {jax.devices()[0].device_kind}, "
-        f"jax {jax.__version__}.",
+        f"{f' --tips-steps {args.tips_steps}' if args.tips_steps else ''}",
+        "",
+        machine(),
         "",
     ]
+    print(machine(), flush=True)
     fig, panels = plt.subplots(1, len(studies), figsize=(6 * len(studies), 4.5), squeeze=False)
     axes = dict(zip(studies, panels[0], strict=True))
 

@@ -2,21 +2,42 @@
 
     python benchmarks/throughput.py                    # PureJaxRL's CartPole configuration
     python benchmarks/throughput.py --env Breakout-MinAtar --num-envs 64 --quick
+    python benchmarks/throughput.py --scaling          # every algorithm, 1...4096 envs and
+                                                       # 1...1024 seeds, CartPole and Breakout
+    python benchmarks/throughput.py --scaling --quick  # a smoke test of the scaling mode
 
-Prints the device, the training rate (environment steps per second, compile excluded), the
-rate of stepping the same number of environments with random actions in a jit-compiled
-``lax.scan`` (the ceiling: no network, no learning), their ratio, and the compile time.
+Single mode prints the device, the training rate (environment steps per second, compile
+excluded), the rate of stepping the same number of environments with random actions in a
+jit-compiled ``lax.scan`` (the ceiling: no network, no learning), their ratio, and the compile
+time.
+
+Scaling mode measures, for each environment and algorithm (the algorithm's default sizes), the
+same numbers as the environments of one run grow (``num_envs`` 1 ... 4096) and as the seeds
+vmapped together grow (1 ... 1024; steps counted over all runs, the ceiling steps
+``seeds * num_envs`` environments), for ``--updates`` updates per point, plus the peak memory
+of the compiled program (XLA's buffer assignment: arguments + outputs + temporaries, which is
+what the device must hold). It writes a table and one plot per environment into ``--out-dir``
+(``throughput_<envs>_<backend>.md``, ``throughput_<env>_<backend>.png``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import jax
+import matplotlib
+import numpy as np
+from common import machine, out_dir, write_table
 
 from pgjax import Config, make_train
+from pgjax.config import ALGORITHMS
 from pgjax.envs import make_env
+from pgjax.presets import presets
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 
 
 def raw_stepping(env_name: str, num_envs: int, num_steps: int):
@@ -47,55 +68,138 @@ def raw_stepping(env_name: str, num_envs: int, num_steps: int):
     return jax.jit(run)
 
 
-def timed(fn, *args, repeats: int = 3) -> float:
-    """Best wall-clock seconds of ``repeats`` calls (after one warm-up call)."""
-    jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def measure(config: Config, repeats: int) -> dict[str, float]:
-    key = jax.random.key(0)
+def timed(fn, *args) -> float:
+    """Wall-clock seconds of one call."""
     start = time.perf_counter()
-    train = jax.jit(make_train(config)).lower(key).compile()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start
+
+
+def peak_bytes(compiled) -> int:
+    """Bytes the compiled program holds at once: arguments + outputs + temporaries (XLA's
+    buffer assignment, the same on every backend)."""
+    m = compiled.memory_analysis()
+    return m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+
+
+def measure(config: Config, repeats: int, seeds: int = 0) -> dict[str, float]:
+    """Train rate, ceiling, their ratio, compile seconds and peak bytes for ``config``; with
+    ``seeds > 0``, of ``seeds`` runs vmapped together (steps counted over all of them)."""
+    keys = jax.random.split(jax.random.key(0), max(seeds, 1))
+    key = keys if seeds else keys[0]
+    fn = jax.vmap(make_train(config)) if seeds else make_train(config)
+    start = time.perf_counter()
+    train = jax.jit(fn).lower(key).compile()
     compile_s = time.perf_counter() - start
-    steps = config.num_updates * config.batch_size
-    raw = raw_stepping(config.env, config.num_envs, steps // config.num_envs)
+    runs = max(seeds, 1)
+    steps = config.num_updates * config.batch_size * runs
+    raw = raw_stepping(config.env, config.num_envs * runs, steps // (config.num_envs * runs))
+    jax.block_until_ready(raw(keys[0]))  # compile the ceiling
     # interleave the two so that a noisy neighbour slows both alike; keep each one's best
     train_s = raw_s = float("inf")
     for _ in range(repeats):
-        train_s = min(train_s, timed(train, key, repeats=1))
-        raw_s = min(raw_s, timed(raw, key, repeats=1))
+        train_s = min(train_s, timed(train, key))
+        raw_s = min(raw_s, timed(raw, keys[0]))
     return {
         "train_sps": steps / train_s,
         "raw_sps": steps / raw_s,
         "ratio": raw_s / train_s,
         "compile_s": compile_s,
+        "peak_mb": peak_bytes(train) / 2**20,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", default="CartPole-v1")
-    parser.add_argument("--num-envs", type=int, default=4)
-    parser.add_argument("--num-steps", type=int, default=128)
-    parser.add_argument("--total-timesteps", type=int, default=500_000)
-    parser.add_argument("--quick", action="store_true", help="100k steps, one timed repeat")
-    args = parser.parse_args()
+def base_config(env: str, algo: str) -> Config:
+    """The preset for (env, algo) where there is one, else the algorithm's defaults."""
+    from pgjax.presets import preset
+
+    return preset(env, algo) if (env, algo) in presets() else Config(algo=algo, env=env)
+
+
+def scaling(args: argparse.Namespace) -> None:
+    lines = [
+        f"Command: `python benchmarks/throughput.py {' '.join(args.argv)}`",
+        "",
+        machine(),
+        "",
+        f"Each point runs at least {args.updates} updates and {args.min_steps:,} steps (over all "
+        "runs), each algorithm's default sizes (its preset's where there is one); steps/s count "
+        "environment steps of all runs, compile excluded, best of "
+        f"{args.repeats}; ceiling: random actions on as many environments, as many steps; "
+        "peak: XLA's buffers of the program (arguments + outputs + temporaries).",
+        "",
+        "| env | algo | axis | n | envs x steps | updates | train steps/s | ceiling steps/s "
+        "| ratio | compile s | peak MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    print("\n".join(lines), flush=True)
+    rows = []
+    for env in args.env:
+        for algo in args.algo:
+            base = base_config(env, algo)
+            axes = [("envs", n) for n in args.num_envs] + [("seeds", n) for n in args.seeds]
+            for axis, n in axes:
+                num_envs = n if axis == "envs" else base.num_envs
+                minibatches = min(base.num_minibatches, num_envs * base.num_steps)
+                batch = num_envs * base.num_steps
+                runs = n if axis == "seeds" else 1
+                updates = max(args.updates, -(-args.min_steps // (batch * runs)))
+                config = base.replace(
+                    num_envs=num_envs, num_minibatches=minibatches, total_timesteps=batch * updates
+                )
+                r = measure(config, repeats=args.repeats, seeds=n if axis == "seeds" else 0)
+                rows.append({"env": env, "algo": algo, "axis": axis, "n": n, **r})
+                line = (
+                    f"| {env} | {algo} | {axis} | {n} | {num_envs} x {base.num_steps} | "
+                    f"{updates} | "
+                    f"{r['train_sps']:,.0f} | {r['raw_sps']:,.0f} | {r['ratio']:.1%} | "
+                    f"{r['compile_s']:.1f} | {r['peak_mb']:,.1f} |"
+                )
+                print(line, flush=True)
+                lines.append(line)
+    backend = jax.default_backend()
+    name = "_".join(args.env)
+    write_table(lines, os.path.join(args.out_dir, f"throughput_{name}_{backend}.md"))
+    for env in args.env:
+        plot_scaling([r for r in rows if r["env"] == env], env, args.out_dir, backend)
+
+
+def plot_scaling(rows: list[dict], env: str, folder: str, backend: str) -> None:
+    """Steps/s against environments (left) and vmapped seeds (right), one line per algorithm,
+    the ceiling dashed."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    labels = {"envs": "environments in one run", "seeds": "seeds vmapped together"}
+    for ax, (axis, label) in zip(axes, labels.items(), strict=True):
+        ceiling = {}
+        for algo in dict.fromkeys(r["algo"] for r in rows):
+            pts = [r for r in rows if r["algo"] == algo and r["axis"] == axis]
+            if pts:
+                ax.plot([p["n"] for p in pts], [p["train_sps"] for p in pts], "o-", label=algo)
+                for p in pts:
+                    ceiling.setdefault(p["n"], []).append(p["raw_sps"])
+        if ceiling:
+            n = sorted(ceiling)
+            ax.plot(n, [np.mean(ceiling[k]) for k in n], "k--", label="ceiling (random actions)")
+        ax.set(xscale="log", yscale="log", xlabel=label, title=f"{env}: scaling {axis}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("environment steps / s (compile excluded)")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(folder, f"throughput_{env}_{backend}.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def single(args: argparse.Namespace) -> None:
     total = 100_000 if args.quick else args.total_timesteps
     config = Config(
-        env=args.env,
-        num_envs=args.num_envs,
+        env=args.env[0],
+        num_envs=args.single_num_envs,
         num_steps=args.num_steps,
         total_timesteps=total,
     )
-    print(
-        f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), jax {jax.__version__}"
-    )
+    print(machine())
     print(
         f"config: {config.env}, {config.num_envs} envs x {config.num_steps} steps, "
         f"{config.num_updates * config.batch_size} steps, {config.num_epochs} epochs x "
@@ -106,6 +210,40 @@ def main() -> None:
     print(f"ceiling: {r['raw_sps']:>12,.0f} steps/s (random actions, same envs)")
     print(f"ratio:   {r['ratio']:>12.1%} of the ceiling")
     print(f"compile: {r['compile_s']:>12.2f} s")
+    print(f"peak:    {r['peak_mb']:>12.1f} MB (XLA buffers)")
+
+
+def main() -> None:
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scaling", action="store_true", help="grow envs and seeds")
+    parser.add_argument("--env", action="append", help="environment (repeatable)")
+    parser.add_argument("--algo", action="append", choices=ALGORITHMS, help="(repeatable)")
+    parser.add_argument("--num-envs", type=int, nargs="+", help="single: one; scaling: a list")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024])
+    parser.add_argument("--num-steps", type=int, default=128, help="single mode")
+    parser.add_argument("--total-timesteps", type=int, default=500_000, help="single mode")
+    parser.add_argument("--updates", type=int, default=2, help="scaling: least updates a point")
+    parser.add_argument("--min-steps", type=int, default=65_536, help="scaling: least steps")
+    parser.add_argument("--repeats", type=int, default=2, help="scaling: timed calls per point")
+    parser.add_argument("--out-dir", help="default: benchmarks/results (quick: a temp folder)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke test")
+    args = parser.parse_args()
+    args.argv = sys.argv[1:]
+    if not args.scaling:
+        args.env = args.env or ["CartPole-v1"]
+        args.single_num_envs = (args.num_envs or [4])[0]
+        return single(args)
+    args.env = args.env or ["CartPole-v1", "Breakout-MinAtar"]
+    args.algo = args.algo or list(ALGORITHMS)
+    args.num_envs = args.num_envs or [1, 4, 16, 64, 256, 1024, 4096]
+    if args.quick:
+        args.env, args.algo = args.env[:1], ["ppo_clip"]
+        args.num_envs, args.seeds, args.updates, args.repeats = [1, 16], [1, 4], 1, 1
+        args.min_steps = 4096
+    args.out_dir = out_dir(args.out_dir, args.quick)
+    scaling(args)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,11 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
     ("script", "expected", "args"),
     [
         ("throughput.py", "of the ceiling", []),
+        ("throughput.py", "| CartPole-v1 | ppo_clip | seeds | 4 | 4 x 128 |", ["--scaling"]),
         ("learning.py", "| CartPole-v1 | ppo_clip |", []),
+        ("ppo_variants.py", "| clipping, ε 0.2 |", []),
         ("family.py", "| ppo_clip |", []),
-        ("seed_claims.py", "baseline", ["--out-dir", "."]),
+        ("seed_claims.py", "baseline", []),
         ("scale.py", "| data parallel |", []),
     ],
 )
