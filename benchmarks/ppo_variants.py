@@ -26,11 +26,11 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import machine, out_dir, write_table
+from common import final_returns, machine, out_dir, write_table
 
+from pgjax.config import HParams
 from pgjax.envs import make_env
 from pgjax.presets import preset
-from pgjax.progress import final_return
 from pgjax.sweep import confidence_interval, sweep
 
 ENVS = ["Pendulum-v1", "MountainCarContinuous-v0"]
@@ -71,7 +71,7 @@ def random_return(env_name: str, episodes: int = 64) -> float:
 
 def finals(episode_returns: np.ndarray) -> np.ndarray:
     """Final return per seed from ``[seeds, updates]``."""
-    return np.array([final_return({"episode_return": r}) for r in episode_returns])
+    return final_returns({"episode_return": episode_returns})
 
 
 def run_env(env: str, seeds: int, quick: bool) -> list[dict]:
@@ -82,7 +82,7 @@ def run_env(env: str, seeds: int, quick: bool) -> list[dict]:
     rows = []
     for label, algo, fixed, field, values, paper in SETTINGS:
         config = base.replace(algo=algo, **fixed)
-        if field in (None, "kl_target"):  # not traceable (or nothing to sweep): one call each
+        if field not in HParams._fields:  # not traceable (or nothing to sweep): one call each
             for value, p in zip(values, paper, strict=True):
                 c = config.replace(**({field: value} if field else {}))
                 r = sweep(c, {}, seeds).metrics["episode_return"][0]

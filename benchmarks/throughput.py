@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import jax
@@ -34,7 +35,7 @@ from common import machine, out_dir, write_table
 from pgjax import Config, make_train
 from pgjax.config import ALGORITHMS
 from pgjax.envs import make_env
-from pgjax.presets import presets
+from pgjax.presets import preset, presets
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -111,8 +112,6 @@ def measure(config: Config, repeats: int, seeds: int = 0) -> dict[str, float]:
 
 def base_config(env: str, algo: str) -> Config:
     """The preset for (env, algo) where there is one, else the algorithm's defaults."""
-    from pgjax.presets import preset
-
     return preset(env, algo) if (env, algo) in presets() else Config(algo=algo, env=env)
 
 
@@ -140,8 +139,8 @@ def scaling(args: argparse.Namespace) -> None:
             axes = [("envs", n) for n in args.num_envs] + [("seeds", n) for n in args.seeds]
             for axis, n in axes:
                 num_envs = n if axis == "envs" else base.num_envs
-                minibatches = min(base.num_minibatches, num_envs * base.num_steps)
                 batch = num_envs * base.num_steps
+                minibatches = min(base.num_minibatches, batch)
                 runs = n if axis == "seeds" else 1
                 updates = max(args.updates, -(-args.min_steps // (batch * runs)))
                 config = base.replace(
@@ -214,8 +213,6 @@ def single(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    import sys
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scaling", action="store_true", help="grow envs and seeds")
     parser.add_argument("--env", action="append", help="environment (repeatable)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -139,14 +140,11 @@ def plot(result: SweepResult, config: Config, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, setting in enumerate(result.settings):
         curves = result.metrics["episode_return"][i]  # [seeds, updates]
-        finite = np.isfinite(curves)
-        n = finite.sum(0)
-        values = np.where(finite, curves, 0.0)
-        # mean and 95% half-width over the seeds that had a finished episode (NaN where none)
-        mean = np.where(n > 0, values.sum(0) / np.maximum(n, 1), np.nan)
-        sq = np.where(finite, (curves - mean) ** 2, 0.0).sum(0)
-        std = np.sqrt(sq / np.maximum(n - 1, 1))
-        half = np.where(n > 1, 1.96 * std / np.sqrt(np.maximum(n, 1)), 0.0)
+        n = np.maximum(np.isfinite(curves).sum(0), 1)
+        with warnings.catch_warnings():  # updates in which no seed finished an episode: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(curves, 0)
+            half = 1.96 * np.nanstd(curves, 0, ddof=1 if curves.shape[0] > 1 else 0) / np.sqrt(n)
         ax.plot(steps, mean, lw=1.2, label=_label(setting))
         ax.fill_between(steps, mean - half, mean + half, alpha=0.2)
     ax.set_xlabel("environment steps")
