@@ -5,6 +5,7 @@ trained together with vmap, beside gymnax's published PPO checkpoints.
     python benchmarks/learning.py --algo ppo_clip                  # one algorithm, all envs
     python benchmarks/learning.py --env Pendulum-v1 --env Acrobot-v1 --seeds 16
     python benchmarks/learning.py --quick                          # CartPole, short: smoke test
+    python benchmarks/learning.py --reference --env Breakout-MinAtar   # PureJaxRL's structure
 
 Each (environment, algorithm) trains with its preset (``pgjax.presets``) where there is one;
 else with the environment's settings taken from its PPO preset (budget, γ, entropy bonus,
@@ -17,6 +18,11 @@ wall-clock seconds (compile included: the curve starts when the compiled run sta
 one compiled call whose updates all take the same time, so update ``i`` of ``n`` ends at
 ``compile + run * i / n``).
 
+``--reference`` trains, instead, PPO-Clip written the way PureJaxRL writes it
+(``reference_ppo.py``) on each discrete environment's PPO preset with the same seeds, and
+writes ``learning_reference_<backend>.md``: its final return as pgjax reports returns and as
+PureJaxRL's curves do, beside pgjax's saved run.
+
 Each run's curves are saved to ``<out-dir>/learning_runs/<backend>/<env>__<algo>.npz``; the
 table and the plots are rebuilt from every saved run, so separate invocations (say, one per
 environment) add up to one table. ``--plot-only`` rebuilds them without training.
@@ -27,15 +33,19 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import time
 
 import jax
 import matplotlib
 import numpy as np
+import reference_ppo
 from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_run, write_table
 
 from pgjax import Config
 from pgjax.config import ALGORITHMS
+from pgjax.envs import make_env
 from pgjax.presets import preset, presets
+from pgjax.progress import final_return
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -69,7 +79,16 @@ def config_for(env: str, algo: str, quick: bool) -> tuple[Config, str]:
         config, setting = preset(env, algo), "preset"
     elif (env, "ppo_clip") in presets():
         ppo = preset(env, "ppo_clip")
-        config = Config(algo=algo, env=env, **{f: getattr(ppo, f) for f in ENV_FIELDS})
+        fields = {f: getattr(ppo, f) for f in ENV_FIELDS}
+        if algo == "reinforce":  # its critic regresses on Monte Carlo returns: never clipped
+            fields.pop("vf_clip")
+        config = Config(algo=algo, env=env, **fields)
+        if algo == "reinforce":
+            # a window as long as the time limit, so that every episode can end inside it and
+            # be counted (shorter windows count only the short episodes, or none: Freeway's
+            # last 2500 steps)
+            limit = int(make_env(env)[1].max_steps_in_episode)
+            config = config.replace(num_steps=max(config.num_steps, limit))
         setting = "env settings"
     else:
         config = Config(algo=algo, env=env, total_timesteps=BUDGETS.get(env, 500_000))
@@ -103,7 +122,9 @@ def load_runs(paths: list[str]) -> list[dict]:
     runs = []
     for path in paths:
         with np.load(path) as f:
-            runs.append({k: f[k].item() if f[k].ndim == 0 else f[k] for k in f.files})
+            r = {k: f[k].item() if f[k].ndim == 0 else f[k] for k in f.files}
+        # from the saved curves, so that a rebuilt table follows final_return's definition
+        runs.append({**r, "finals": final_returns({"episode_return": r["returns"]})})
     order = {e: i for i, e in enumerate(ENVS)}
     algos = {a: i for i, a in enumerate(ALGORITHMS)}
     return sorted(runs, key=lambda r: (order.get(r["env"], 99), algos.get(r["algo"], 99)))
@@ -150,6 +171,46 @@ def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
     print(f"wrote {path}")
 
 
+def reference(envs: list[str], seeds: int, quick: bool, out: str, runs_dir: str) -> None:
+    """PPO-Clip written the way PureJaxRL writes it (``reference_ppo.py``) on each env's PPO
+    preset, the same keys as pgjax's runs, one seed at a time (flax's QR initialiser can
+    deadlock under vmap on a small CPU). Final return per seed both as pgjax reports it (the
+    episodes that ended) and as PureJaxRL plots it (every environment's last finished return
+    at every step), beside pgjax's saved run of the same preset."""
+    lines = [
+        f"Command: `python benchmarks/learning.py --reference --seeds {seeds} "
+        + " ".join(f"--env {e}" for e in envs)
+        + "`",
+        "",
+        machine(),
+        "",
+        "| env | steps | seeds | pgjax ppo_clip | reference, episodes ended | reference, "
+        "PureJaxRL's curve | reference s per seed |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    print("\n".join(lines), flush=True)
+    for env in envs:
+        config = config_for(env, "ppo_clip", quick)[0]
+        train = jax.jit(reference_ppo.make_train(reference_ppo.from_pgjax(config)))
+        ended, curve, seconds = [], [], []
+        for key in jax.random.split(jax.random.key(0), seeds):  # as common.vmapped_run
+            start = time.perf_counter()
+            metrics = jax.block_until_ready(train(key))[1]
+            seconds.append(time.perf_counter() - start)
+            ended.append(final_return({"episode_return": np.asarray(metrics["episode_return"])}))
+            curve.append(float(np.mean(np.asarray(metrics["returned_episode_return"])[-10:])))
+        saved = os.path.join(runs_dir, f"{env}__ppo_clip.npz")
+        ours = mean_and_ci(load_runs([saved])[0]["finals"]) if os.path.exists(saved) else ""
+        line = (
+            f"| {env} | {config.num_updates * config.batch_size:,} | {seeds} | {ours} | "
+            f"{mean_and_ci(np.array(ended))} | {mean_and_ci(np.array(curve))} | "
+            f"{np.median(seconds[1:] or seconds):.0f} |"
+        )
+        print(line, flush=True)
+        lines.append(line)
+    write_table(lines, out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", action="append", choices=ENVS, help="(repeatable)")
@@ -158,6 +219,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="CartPole, ppo_clip, 100k steps")
     parser.add_argument("--out-dir", help="default: benchmarks/results (quick: a temp folder)")
     parser.add_argument("--plot-only", action="store_true", help="rebuild table and plots")
+    parser.add_argument(
+        "--reference", action="store_true", help="PPO-Clip in PureJaxRL's structure, per env"
+    )
     args = parser.parse_args()
     envs, algos, seeds = args.env or ENVS, args.algo or list(ALGORITHMS), args.seeds
     if args.quick:
@@ -166,6 +230,10 @@ def main() -> None:
     args.out_dir = out_dir(args.out_dir, args.quick)
     runs_dir = os.path.join(args.out_dir, "learning_runs", backend)
     os.makedirs(runs_dir, exist_ok=True)
+    if args.reference:
+        envs = [e for e in envs if e in ("CartPole-v1", "Acrobot-v1") or e.endswith("MinAtar")]
+        out = os.path.join(args.out_dir, f"learning_reference_{backend}.md")
+        return reference(envs[:1] if args.quick else envs, seeds, args.quick, out, runs_dir)
     print(machine(), flush=True)
     for env in [] if args.plot_only else envs:
         for algo in algos:

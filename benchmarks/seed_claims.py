@@ -66,10 +66,10 @@ def main() -> None:
     scale = 0.1 if args.quick else 1.0
     args.out_dir = out_dir(args.out_dir, args.quick)
     lines = [
-        f"Command: `python benchmarks/seed_claims.py --seeds {seeds}`"
+        f"Command: `python benchmarks/seed_claims.py --seeds {seeds}"
         f"{' --quick' if args.quick else ''}"
         f"{f' --epochs-lr {args.epochs_lr}' if args.epochs_lr else ''}"
-        f"{f' --tips-steps {args.tips_steps}' if args.tips_steps else ''}",
+        f"{f' --tips-steps {args.tips_steps}' if args.tips_steps else ''}`",
         "",
         machine(),
         "",

@@ -4,12 +4,15 @@ advantages come from, whether it reuses a batch, and how its policy steps. The p
 
 | algo          | weights               | batch use              | policy step  | seed            |
 | ------------- | --------------------- | ---------------------- | ------------ | --------------- |
-| reinforce     | R(τ) or reward-to-go  | once, full batch       | gradient     | REINFORCE, tips |
+| reinforce     | R(τ) or reward-to-go  | once, full batch       | gradient¹    | REINFORCE, tips |
 | a2c           | GAE(λ) advantage      | once, full batch       | gradient     | actor-critic    |
 | is_pg         | GAE, ratio p_θ/p_θ'   | epochs × minibatches   | gradient     | importance samp.|
 | ppo_penalty   | GAE, ratio, − β KL    | epochs × minibatches   | gradient     | PPO1, adaptive β|
 | ppo_clip      | GAE, clipped ratio    | epochs × minibatches   | gradient     | PPO2            |
 | trpo          | GAE, ratio, KL ≤ δ    | once (policy)          | natural grad.| TRPO            |
+
+¹ one full-batch gradient step on the policy alone, with its own Adam state; the critic (the
+baseline b(s)) is regressed on the returns apart, by epochs × minibatches of its own.
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ class Algorithm(NamedTuple):
     ``advantages``: ``"gae"`` (GAE(γ, λ) with a critic) or ``"monte_carlo"`` (REINFORCE's
     R(τ) or reward-to-go, chosen by ``Config.return_type``, minus ``Config.baseline``).
     ``reuse``: several epochs of minibatches per batch; else one full-batch step.
-    ``policy_step``: ``"sgd"`` (optax on the loss) or ``"trpo"`` (natural gradient within
-    KL ≤ δ; the critic alone is fit by optax).
+    ``policy_step``: ``"sgd"`` (optax on the joint policy + critic loss); ``"gradient"`` (one
+    full-batch optax step on the policy's loss alone, with its own optimiser state, the critic
+    fit apart by ``num_epochs`` × ``num_minibatches`` steps); or ``"trpo"`` (natural gradient
+    within KL ≤ δ; the critic fit apart likewise).
     ``adapts_beta``: β follows the seed's rule after each update (when ``kl_target`` is set).
     ``uses_kl``: the surrogate reads ``PolicyTerms.kl`` (else it is left at 0, not computed).
     """
@@ -82,7 +87,9 @@ def _clipped(t: PolicyTerms, hp: HParams) -> Array:
 
 
 REGISTRY: dict[str, Algorithm] = {
-    "reinforce": Algorithm("reinforce", _log_prob_weighted, "monte_carlo", reuse=False),
+    "reinforce": Algorithm(
+        "reinforce", _log_prob_weighted, "monte_carlo", reuse=False, policy_step="gradient"
+    ),
     "a2c": Algorithm("a2c", _log_prob_weighted, reuse=False),
     "is_pg": Algorithm("is_pg", _importance_sampled),
     "ppo_penalty": Algorithm("ppo_penalty", _kl_penalised, adapts_beta=True, uses_kl=True),

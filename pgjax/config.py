@@ -19,14 +19,19 @@ RETURN_TYPES = ("episode", "reward_to_go")
 # Fields whose default depends on the algorithm: a field left at None takes its algorithm's
 # value here. PPO's are PureJaxRL's published CartPole settings; the others learn CartPole-v1
 # (see benchmarks/family.py).
-_PPO = dict(num_envs=4, num_steps=128, num_epochs=4, num_minibatches=4, lr=2.5e-4)
+_PPO = dict(num_envs=4, num_steps=128, num_epochs=4, num_minibatches=4, lr=2.5e-4, vf_clip=True)
 ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
-    "reinforce": dict(num_envs=8, num_steps=500, num_epochs=1, num_minibatches=1, lr=2.5e-3),
-    "a2c": dict(num_envs=16, num_steps=32, num_epochs=1, num_minibatches=1, lr=2.5e-3),
+    # REINFORCE's epochs and minibatches fit its critic; the policy takes one step per batch
+    "reinforce": dict(
+        num_envs=8, num_steps=500, num_epochs=4, num_minibatches=4, lr=2.5e-3, vf_clip=False
+    ),
+    "a2c": dict(
+        num_envs=16, num_steps=32, num_epochs=1, num_minibatches=1, lr=2.5e-3, vf_clip=True
+    ),
     "is_pg": dict(_PPO, lr=1e-4),
     "ppo_penalty": dict(_PPO),
     "ppo_clip": dict(_PPO),
-    "trpo": dict(num_envs=8, num_steps=128, num_epochs=5, num_minibatches=4, lr=1e-3),
+    "trpo": dict(num_envs=8, num_steps=128, num_epochs=5, num_minibatches=4, lr=1e-3, vf_clip=True),
 }
 BASELINES = ("none", "mean", "critic")
 ACTIVATIONS = ("tanh", "relu")
@@ -68,8 +73,8 @@ class Config:
     """Steps per environment in each rollout; a batch is ``num_envs * num_steps`` transitions.
     Unset: the algorithm's default."""
     num_epochs: int | None = None
-    """Passes over each batch (TRPO: of the critic's fit). Unset: the algorithm's default;
-    REINFORCE and A2C use each batch once whatever this says."""
+    """Passes over each batch (REINFORCE and TRPO: of the critic's fit; their policy steps once
+    per batch). Unset: the algorithm's default; A2C uses each batch once whatever this says."""
     num_minibatches: int | None = None
     """Minibatches per epoch; must divide ``num_envs * num_steps``. Unset: the algorithm's
     default."""
@@ -87,8 +92,10 @@ class Config:
     """Weight of the entropy bonus."""
     vf_coef: float = 0.5
     """Weight of the critic's loss."""
-    vf_clip: bool = True
-    """Clip the critic's change per update to ±clip_eps around its old prediction (PPO's code)."""
+    vf_clip: bool | None = None
+    """Clip the critic's change per update to ±clip_eps around its old prediction (PPO's code).
+    Unset: on, except for REINFORCE, whose critic regresses on Monte Carlo returns (hundreds on
+    CartPole) that steps of ±clip_eps per update would take the whole run to reach."""
     max_grad_norm: float = 0.5
     """Global gradient-norm clip."""
     reward_scale: float = 1.0

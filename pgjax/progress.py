@@ -213,9 +213,15 @@ def format_report(r: ChunkReport) -> str:
 
 def final_return(metrics: dict[str, np.ndarray], last: int = 10) -> float:
     """Mean over the last ``last`` updates of the per-update mean episode return (updates in
-    which no episode ended are skipped)."""
-    returns = np.asarray(metrics["episode_return"])[..., -last:]
-    return float(np.nanmean(returns)) if np.isfinite(returns).any() else math.nan
+    which no episode ended are skipped). If no episode ended in them (long episodes that all
+    end together, as Freeway's time limit makes them), the return of the last update in which
+    episodes did end; NaN if none ever did."""
+    returns = np.asarray(metrics["episode_return"])
+    window = returns[..., -last:]
+    if np.isfinite(window).any():
+        return float(np.nanmean(window))
+    finite = returns.reshape(-1)[np.isfinite(returns.reshape(-1))] if returns.ndim == 1 else []
+    return float(finite[-1]) if len(finite) else math.nan
 
 
 __all__ = ["ChunkReport", "ProgressBar", "final_return", "format_report", "train_in_chunks"]

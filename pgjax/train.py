@@ -4,9 +4,10 @@ Each update: a rollout of ``num_steps`` steps of ``num_envs`` environments (``la
 values of every observation and of every true next observation in one batched critic pass;
 the algorithm's weights (GAE with bootstrapping at truncations and at the rollout's end, or
 REINFORCE's returns); then ``num_epochs`` passes of ``num_minibatches`` shuffled minibatches
-of optax steps on the algorithm's loss (one full-batch step for REINFORCE and A2C; a
-natural-gradient step for TRPO's policy). Metrics are reduced to scalars per update: nothing
-per step is kept.
+of optax steps on the algorithm's loss (one full-batch step for A2C). REINFORCE's and TRPO's
+policies step apart, once per batch (a gradient step with its own Adam state; a
+natural-gradient step), while those passes fit their critic alone. Metrics are reduced to
+scalars per update: nothing per step is kept.
 """
 
 from __future__ import annotations
@@ -47,10 +48,19 @@ class AlgoState(NamedTuple):
     mean_return: Array
 
 
+class OptState(NamedTuple):
+    """Optax states: ``sgd``, of the loss fit by epochs × minibatches (policy and critic
+    together, or the critic alone where the policy steps apart); ``policy``, of the policy's
+    own gradient step (``policy_step="gradient"``; else ``()``)."""
+
+    sgd: Any
+    policy: Any
+
+
 class TrainState(NamedTuple):
     """Everything a run needs to continue.
 
-    ``params``; ``opt_state`` (optax); ``env`` (environment states, current observations
+    ``params``; ``opt_state`` (``OptState``); ``env`` (environment states, current observations
     ``[N, ...]``, running episode statistics); ``obs_norm`` (running observation statistics);
     ``algo`` (``AlgoState``); ``key``; ``update``: updates done so far (scalar int).
     """
@@ -168,6 +178,10 @@ def make_pipeline(
     algorithm = REGISTRY[config.algo]
     monte_carlo = algorithm.advantages == "monte_carlo"
     trpo_policy = algorithm.policy_step == "trpo"
+    gradient_policy = algorithm.policy_step == "gradient"
+    critic_apart = trpo_policy or gradient_policy  # the sgd loop fits the critic alone
+    # REINFORCE without the critic baseline never reads V(s): nothing to fit
+    fit_critic = not (monte_carlo and config.baseline != "critic")
     num_envs, num_steps = config.num_envs // num_shards, config.num_steps
     batch = num_envs * num_steps  # this shard's share of the batch
     if axis_name is None:
@@ -181,7 +195,7 @@ def make_pipeline(
         shard_key = lambda key: jax.random.fold_in(key, jax.lax.axis_index(axis_name))  # noqa: E731
     # the optax loop: every epoch a fresh permutation cut into minibatches, or one full batch
     sgd_epochs, sgd_minibatches = (
-        (config.num_epochs, config.num_minibatches) if algorithm.reuse or trpo_policy else (1, 1)
+        (config.num_epochs, config.num_minibatches) if algorithm.reuse or critic_apart else (1, 1)
     )
     minibatch = batch // sgd_minibatches
     normalize_advantages = config.normalize_advantages and not monte_carlo
@@ -199,10 +213,14 @@ def make_pipeline(
         k_actor, k_critic, k_env, k_next = jax.random.split(key, 4)
         dummy = jnp.zeros(spec.obs_shape)
         params = Params(actor.init(k_actor, dummy), critic.init(k_critic, dummy))
+        policy_opt = ()
+        if gradient_policy:
+            policy_opt = _optimizer(config, hp, 1).init(ravel_pytree(params.actor)[0])
         return TrainState(
             params=params,
-            opt_state=_optimizer(config, hp, sgd_epochs * sgd_minibatches).init(
-                ravel_pytree(params)[0]
+            opt_state=OptState(
+                _optimizer(config, hp, sgd_epochs * sgd_minibatches).init(ravel_pytree(params)[0]),
+                policy_opt,
             ),
             env=reset(shard_key(k_env)),
             obs_norm=envs.init_obs_norm(spec.obs_shape),
@@ -239,7 +257,7 @@ def make_pipeline(
             ),
             mb,
         )
-        if trpo_policy:  # the policy moves by its own natural-gradient step
+        if critic_apart:  # the policy moves by its own step
             return hp.vf_coef * value_loss, {"value_loss": value_loss}
         terms, dist_params = policy_terms(params.actor, mb, beta)
         policy_loss = masked_mean(algorithm.policy_loss(terms, hp), mb)
@@ -279,6 +297,25 @@ def make_pipeline(
             carry, stats = jax.lax.scan(epoch, (flat, opt_state), jax.random.split(key, sgd_epochs))
         flat, opt_state = carry
         return unravel(flat), opt_state, jax.tree.map(jnp.mean, stats)
+
+    def gradient_step(actor_params, opt_state, data: dict[str, Array], hp: HParams):
+        # one full-batch step on the policy's loss alone, with the policy's own Adam state:
+        # the critic's larger gradients neither share its norm clip nor its moments
+        optimizer = _optimizer(config, hp, 1)
+        flat, unravel = ravel_pytree(actor_params)
+
+        def loss(f):
+            terms, dist_params = policy_terms(unravel(f), data, jnp.zeros(()))
+            policy_loss = masked_mean(algorithm.policy_loss(terms, hp), data)
+            entropy = jnp.mean(dist.entropy(dist_params))
+            total = policy_loss + hp.ent_coef * losses.entropy_bonus(entropy)
+            return total, {"policy_loss": policy_loss, "entropy": entropy}
+
+        (total, aux), grads = jax.value_and_grad(loss, has_aux=True)(flat)
+        grads, aux = mean_all(grads), mean_all(aux)
+        updates, opt_state = optimizer.update(grads, opt_state, flat)
+        stats = {"loss": mean_all(total), "grad_norm": optax.tree.norm(grads), **aux}
+        return unravel(flat + updates), opt_state, stats
 
     def natural_step(actor_params, data: dict[str, Array], hp: HParams):
         flat, unravel = ravel_pytree(actor_params)
@@ -359,7 +396,18 @@ def make_pipeline(
             data["old_dist_params"] = traj.dist_params
         data = jax.tree.map(lambda x: x.reshape((batch, *x.shape[2:])), data)
         old_dist_params = jax.tree.map(lambda x: x.reshape((batch, *x.shape[2:])), traj.dist_params)
-        new_params, opt_state, stats = sgd(params, state.opt_state, data, k_learn, hp, algo.kl.beta)
+        opt_state, stats = state.opt_state, {}
+        new_params = params
+        if fit_critic:
+            new_params, sgd_opt, stats = sgd(params, opt_state.sgd, data, k_learn, hp, algo.kl.beta)
+            opt_state = opt_state._replace(sgd=sgd_opt)
+        if gradient_policy:
+            new_actor, policy_opt, policy_stats = gradient_step(
+                params.actor, opt_state.policy, data, hp
+            )
+            new_params = Params(new_actor, new_params.critic)
+            opt_state = opt_state._replace(policy=policy_opt)
+            stats = {**stats, **policy_stats}  # loss and grad_norm: the policy's
         if trpo_policy:
             new_actor, trpo_stats = natural_step(
                 params.actor, {**data, "old_dist_params": old_dist_params}, hp

@@ -11,8 +11,11 @@ from pgjax.algorithms import REGISTRY, PolicyTerms
 from pgjax.config import ALGORITHMS
 from pgjax.distributions import categorical_kl
 from pgjax.rollout import Trajectory
-from pgjax.train import _monte_carlo_weights
+from pgjax.train import _monte_carlo_weights, make_pipeline
 from pgjax.trpo import conjugate_gradient, fisher_vector_product, trpo_step
+from tests import probes
+
+probes.register()
 
 
 def test_conjugate_gradient_solves_a_positive_definite_system():
@@ -123,6 +126,41 @@ def test_reinforce_weights_and_masks(return_type, baseline, weights, mask):
 
 
 SHORT = dict(env="CartPole-v1", total_timesteps=20_000)
+
+
+def test_reinforce_policy_steps_once_per_batch_while_its_critic_is_fit_many_times():
+    # Adam's first step moves every parameter by at most lr (|m̂/√v̂| ≤ 1): one policy step
+    # per batch moves the actor by ≤ lr; 4 epochs × 4 minibatches move the critic further
+    config = Config(algo="reinforce", baseline="critic", anneal_lr=False, total_timesteps=4000)
+    assert config.num_updates == 1
+    init = jax.jit(make_pipeline(config).init)(jax.random.key(0), config.hparams())
+    after = jax.jit(make_train(config))(jax.random.key(0)).state
+    moved = jax.tree.map(lambda a, b: jnp.max(jnp.abs(a - b)), after.params, init.params)
+    actor = max(float(x) for x in jax.tree.leaves(moved.actor))
+    critic = max(float(x) for x in jax.tree.leaves(moved.critic))
+    assert 0.5 * config.lr < actor <= config.lr * (1 + 1e-4)
+    assert critic > 4 * config.lr
+
+
+@pytest.mark.parametrize(
+    ("env", "value"), [("OneStep-probe", 1.0), ("ConstantReward-probe", 1 / (1 - 0.9))]
+)
+def test_reinforce_critic_learns_the_true_value_on_probes(env, value):
+    # reward-to-go with a critic: the window's end and the 5-step time limit are cuts,
+    # bootstrapped with V; a termination is not
+    config = Config(
+        algo="reinforce",
+        env=env,
+        baseline="critic",
+        gamma=0.9,
+        num_envs=8,
+        num_steps=16,
+        lr=3e-3,
+        ent_coef=0.0,
+        total_timesteps=40_000,
+    )
+    result = jax.jit(make_train(config))(jax.random.key(0))
+    np.testing.assert_allclose(probes.critic_value(config, result), value, rtol=0.05)
 
 
 @pytest.mark.parametrize("algo", ALGORITHMS)

@@ -5,7 +5,7 @@ import numpy as np
 
 from pgjax import Config, make_train
 from pgjax.presets import preset, presets
-from pgjax.progress import train_in_chunks
+from pgjax.progress import final_return, train_in_chunks
 
 
 def test_chunks_give_the_same_result_as_one_compiled_run():
@@ -62,3 +62,11 @@ def test_progress_bar_prints_each_tenth_once_even_under_vmap():
     assert len(lines) == 10
     assert lines[-1].startswith("[" + "#" * 24 + "]") and "200 steps" in lines[-1]
     assert "return      1.0" in lines[-1]  # the mean over the recent episodes of all seeds
+
+
+def test_final_return_skips_updates_without_episodes_and_looks_back_when_none_ended():
+    nan = np.nan
+    assert final_return({"episode_return": np.array([1.0, 2.0, nan, 4.0])}, last=3) == 3.0
+    # Freeway-like: every episode ends at once, none in the last 10 updates
+    assert final_return({"episode_return": np.array([5.0, 7.0] + [nan] * 15)}) == 7.0
+    assert np.isnan(final_return({"episode_return": np.full(4, nan)}))

@@ -1,0 +1,204 @@
+"""A PPO-Clip written the way PureJaxRL writes it, as a timing reference for ``throughput.py``.
+
+PureJaxRL's ``ppo.py`` cannot run here as it is: it unpacks five values from ``env.step``, and
+gymnax 1.0 returns six. This file is pgjax's own re-statement of that program's structure, so
+that pgjax can be timed against it side by side, in one process, on the same machine:
+
+- one ``make_train(config) → train(rng)`` of nested closures over a dict config;
+- a network that computes π(·|s) and V(s) together at every rollout step;
+- a ``LogWrapper``-like running episode return carried per environment;
+- GAE by a reverse ``lax.scan`` with ``done = terminated or truncated`` (no bootstrapping at a
+  time limit, as PureJaxRL does);
+- ``num_epochs`` × ``num_minibatches`` optax steps (global-norm clip, Adam eps 1e-5, linear
+  annealing), each epoch a fresh permutation of the whole batch, the clipped value loss.
+
+It is not part of the library and is used by nothing but the benchmark.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.linen.initializers import constant, orthogonal
+
+
+class ActorCritic(nn.Module):
+    num_actions: int
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        act = nn.relu if self.activation == "relu" else nn.tanh
+        x = x.reshape((x.shape[0], -1))
+        a = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
+        a = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(a))
+        logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(a)
+        c = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
+        c = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(c))
+        value = nn.Dense(1, kernel_init=orthogonal(1.0), bias_init=constant(0.0))(c)
+        return logits, jnp.squeeze(value, axis=-1)
+
+
+class Transition(NamedTuple):
+    done: jax.Array
+    action: jax.Array
+    value: jax.Array
+    reward: jax.Array
+    log_prob: jax.Array
+    obs: jax.Array
+    episode_return: jax.Array
+
+
+def make_train(config: dict):
+    """``config``: ENV_NAME, NUM_ENVS, NUM_STEPS, TOTAL_TIMESTEPS, UPDATE_EPOCHS,
+    NUM_MINIBATCHES, LR, ANNEAL_LR, GAMMA, GAE_LAMBDA, CLIP_EPS, ENT_COEF, VF_COEF,
+    MAX_GRAD_NORM, ACTIVATION (PureJaxRL's names). Discrete actions only."""
+    num_updates = config["TOTAL_TIMESTEPS"] // config["NUM_STEPS"] // config["NUM_ENVS"]
+    minibatch_size = config["NUM_ENVS"] * config["NUM_STEPS"] // config["NUM_MINIBATCHES"]
+    env, env_params = gymnax.make(config["ENV_NAME"])
+    num_envs = config["NUM_ENVS"]
+
+    def schedule(count):
+        frac = 1.0 - (count // (config["NUM_MINIBATCHES"] * config["UPDATE_EPOCHS"])) / num_updates
+        return config["LR"] * frac
+
+    def train(rng):
+        network = ActorCritic(env.action_space(env_params).n, config["ACTIVATION"])
+        rng, init_rng = jax.random.split(rng)
+        init_x = jnp.zeros((1, *env.observation_space(env_params).shape))
+        params = network.init(init_rng, init_x)
+        lr = schedule if config["ANNEAL_LR"] else config["LR"]
+        tx = optax.chain(
+            optax.clip_by_global_norm(config["MAX_GRAD_NORM"]), optax.adam(lr, eps=1e-5)
+        )
+        opt_state = tx.init(params)
+        rng, reset_rng = jax.random.split(rng)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(reset_rng, num_envs), env_params
+        )
+        running = jnp.zeros(num_envs)
+        returned = jnp.zeros(num_envs)
+
+        def update_step(runner, _):
+            def env_step(runner, _):
+                params, opt_state, env_state, obs, running, returned, rng = runner
+                rng, a_rng, s_rng = jax.random.split(rng, 3)
+                logits, value = network.apply(params, obs)
+                action = jax.random.categorical(a_rng, logits)
+                log_prob = jnp.take_along_axis(
+                    jax.nn.log_softmax(logits), action[:, None], axis=-1
+                )[:, 0]
+                next_obs, env_state, reward, term, trunc, _ = jax.vmap(
+                    env.step, in_axes=(0, 0, 0, None)
+                )(jax.random.split(s_rng, num_envs), env_state, action, env_params)
+                done = jnp.logical_or(term, trunc)
+                running = running + reward
+                returned = jnp.where(done, running, returned)
+                running = jnp.where(done, 0.0, running)
+                t = Transition(done, action, value, reward, log_prob, obs, returned)
+                return (params, opt_state, env_state, next_obs, running, returned, rng), t
+
+            runner, traj = jax.lax.scan(env_step, runner, None, config["NUM_STEPS"])
+            params, opt_state, env_state, obs, running, returned, rng = runner
+            _, last_val = network.apply(params, obs)
+
+            def gae_step(carry, t):
+                gae, next_value = carry
+                delta = t.reward + config["GAMMA"] * next_value * (1 - t.done) - t.value
+                gae = delta + config["GAMMA"] * config["GAE_LAMBDA"] * (1 - t.done) * gae
+                return (gae, t.value), gae
+
+            _, advantages = jax.lax.scan(
+                gae_step, (jnp.zeros_like(last_val), last_val), traj, reverse=True
+            )
+            targets = advantages + traj.value
+
+            def epoch(carry, _):
+                params, opt_state, rng = carry
+
+                def minibatch_step(carry, batch):
+                    params, opt_state = carry
+                    t, adv, tgt = batch
+
+                    def loss_fn(params):
+                        logits, value = network.apply(params, t.obs)
+                        log_prob = jnp.take_along_axis(
+                            jax.nn.log_softmax(logits), t.action[:, None], axis=-1
+                        )[:, 0]
+                        v_clip = t.value + (value - t.value).clip(
+                            -config["CLIP_EPS"], config["CLIP_EPS"]
+                        )
+                        v_loss = 0.5 * jnp.maximum((value - tgt) ** 2, (v_clip - tgt) ** 2).mean()
+                        ratio = jnp.exp(log_prob - t.log_prob)
+                        a = (adv - adv.mean()) / (adv.std() + 1e-8)
+                        clipped = jnp.clip(ratio, 1 - config["CLIP_EPS"], 1 + config["CLIP_EPS"])
+                        pi_loss = -jnp.minimum(ratio * a, clipped * a).mean()
+                        probs = jax.nn.softmax(logits)
+                        entropy = -jnp.sum(probs * jax.nn.log_softmax(logits), -1).mean()
+                        return pi_loss + config["VF_COEF"] * v_loss - config["ENT_COEF"] * entropy
+
+                    grads = jax.grad(loss_fn)(params)
+                    updates, opt_state = tx.update(grads, opt_state, params)
+                    return (optax.apply_updates(params, updates), opt_state), None
+
+                rng, p_rng = jax.random.split(rng)
+                size = minibatch_size * config["NUM_MINIBATCHES"]
+                perm = jax.random.permutation(p_rng, size)
+                data = jax.tree.map(
+                    lambda x: x.reshape((size, *x.shape[2:]))[perm].reshape(
+                        (config["NUM_MINIBATCHES"], minibatch_size, *x.shape[2:])
+                    ),
+                    (traj, advantages, targets),
+                )
+                (params, opt_state), _ = jax.lax.scan(minibatch_step, (params, opt_state), data)
+                return (params, opt_state, rng), None
+
+            (params, opt_state, rng), _ = jax.lax.scan(
+                epoch, (params, opt_state, rng), None, config["UPDATE_EPOCHS"]
+            )
+            # PureJaxRL's curve: the last finished episode's return of every environment at
+            # every step, averaged (0 until an environment's first episode ends); beside it the
+            # mean return of the episodes that ended during this update, as pgjax reports
+            ended = traj.done.sum()
+            metric = {
+                "returned_episode_return": jnp.mean(traj.episode_return),
+                "episode_return": jnp.where(
+                    ended > 0,
+                    jnp.sum(jnp.where(traj.done, traj.episode_return, 0.0)) / jnp.maximum(ended, 1),
+                    jnp.nan,
+                ),
+            }
+            return (params, opt_state, env_state, obs, running, returned, rng), metric
+
+        runner = (params, opt_state, env_state, obs, running, returned, rng)
+        runner, metrics = jax.lax.scan(update_step, runner, None, num_updates)
+        return runner[0], metrics
+
+    return train
+
+
+def from_pgjax(config) -> dict:
+    """The same run as a ``pgjax.Config`` of PPO-Clip (an MLP of two 64-wide layers)."""
+    return {
+        "ENV_NAME": config.env,
+        "NUM_ENVS": config.num_envs,
+        "NUM_STEPS": config.num_steps,
+        "TOTAL_TIMESTEPS": config.total_timesteps,
+        "UPDATE_EPOCHS": config.num_epochs,
+        "NUM_MINIBATCHES": config.num_minibatches,
+        "LR": config.lr,
+        "ANNEAL_LR": config.anneal_lr,
+        "GAMMA": config.gamma,
+        "GAE_LAMBDA": config.gae_lambda,
+        "CLIP_EPS": config.clip_eps,
+        "ENT_COEF": config.ent_coef,
+        "VF_COEF": config.vf_coef,
+        "MAX_GRAD_NORM": config.max_grad_norm,
+        "ACTIVATION": config.activation,
+    }
