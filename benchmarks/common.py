@@ -79,11 +79,11 @@ def smooth_returns(returns: np.ndarray, before: float = 0.0) -> np.ndarray:
     return np.where(np.isnan(out), before, out)
 
 
-def band(ax, x: np.ndarray, returns: np.ndarray, label: str) -> None:
+def band(ax, x: np.ndarray, returns: np.ndarray, label: str, color: str | None = None) -> None:
     """Mean over seeds of ``smooth_returns(returns)`` against ``x``, with a 95% band; nothing
     is drawn before every seed has finished an episode."""
     curve = smooth_returns(returns, before=np.nan)
     mean = curve.mean(0)
     half = 1.96 * curve.std(0, ddof=1) / np.sqrt(len(curve)) if len(curve) > 1 else 0 * mean
-    ax.plot(x, mean, label=label)
-    ax.fill_between(x, mean - half, mean + half, alpha=0.2)
+    line = ax.plot(x, mean, label=label, color=color)[0]
+    ax.fill_between(x, mean - half, mean + half, alpha=0.2, color=line.get_color())

@@ -154,7 +154,8 @@ def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
         for r in (r for r in runs if r["env"] == env):
             n = len(r["steps"])
             seconds = r["compile_s"] + r["run_s"] * np.arange(1, n + 1) / n
-            band(ax, seconds if wall_clock else r["steps"], r["returns"], r["algo"])
+            color = f"C{ALGORITHMS.index(r['algo'])}"  # one colour per algorithm, every panel
+            band(ax, seconds if wall_clock else r["steps"], r["returns"], r["algo"], color)
         if env in ANCHORS:
             ax.axhline(ANCHORS[env], color="k", ls=":", lw=1, label="gymnax PPO checkpoint")
         ax.set_title(env, fontsize=10)
