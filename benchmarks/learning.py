@@ -42,7 +42,7 @@ import reference_ppo
 from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_run, write_table
 
 from pgjax import Config
-from pgjax.config import ALGORITHMS
+from pgjax.config import ALGORITHM_DEFAULTS, ALGORITHMS
 from pgjax.envs import make_env
 from pgjax.presets import preset, presets
 from pgjax.progress import final_return
@@ -80,15 +80,14 @@ def config_for(env: str, algo: str, quick: bool) -> tuple[Config, str]:
     elif (env, "ppo_clip") in presets():
         ppo = preset(env, "ppo_clip")
         fields = {f: getattr(ppo, f) for f in ENV_FIELDS}
-        if algo == "reinforce":  # its critic regresses on Monte Carlo returns: never clipped
-            fields.pop("vf_clip")
-        config = Config(algo=algo, env=env, **fields)
         if algo == "reinforce":
-            # a window as long as the time limit, so that every episode can end inside it and
-            # be counted (shorter windows count only the short episodes, or none: Freeway's
-            # last 2500 steps)
+            # its critic regresses on Monte Carlo returns: never clipped; and a window as long
+            # as the time limit, so that every episode can end inside it and be counted
+            # (shorter windows count only the short episodes, or none: Freeway's 2500 steps)
+            fields.pop("vf_clip")
             limit = int(make_env(env)[1].max_steps_in_episode)
-            config = config.replace(num_steps=max(config.num_steps, limit))
+            fields["num_steps"] = max(ALGORITHM_DEFAULTS["reinforce"]["num_steps"], limit)
+        config = Config(algo=algo, env=env, **fields)
         setting = "env settings"
     else:
         config = Config(algo=algo, env=env, total_timesteps=BUDGETS.get(env, 500_000))

@@ -220,7 +220,7 @@ def final_return(metrics: dict[str, np.ndarray], last: int = 10) -> float:
     window = returns[..., -last:]
     if np.isfinite(window).any():
         return float(np.nanmean(window))
-    finite = returns.reshape(-1)[np.isfinite(returns.reshape(-1))] if returns.ndim == 1 else []
+    finite = returns[np.isfinite(returns)] if returns.ndim == 1 else []
     return float(finite[-1]) if len(finite) else math.nan
 
 

@@ -197,7 +197,6 @@ def make_pipeline(
     sgd_epochs, sgd_minibatches = (
         (config.num_epochs, config.num_minibatches) if algorithm.reuse or critic_apart else (1, 1)
     )
-    minibatch = batch // sgd_minibatches
     normalize_advantages = config.normalize_advantages and not monte_carlo
 
     def norm(obs_norm: envs.ObsNorm, obs: Array) -> Array:
@@ -246,6 +245,17 @@ def make_pipeline(
             return jnp.mean(x)
         return jnp.sum(x * mb["mask"]) / jnp.maximum(jnp.sum(mb["mask"]), 1.0)
 
+    def policy_objective(actor_params, mb: dict[str, Array], hp: HParams, beta: Array):
+        terms, dist_params = policy_terms(actor_params, mb, beta)
+        policy_loss = masked_mean(algorithm.policy_loss(terms, hp), mb)
+        return policy_loss, jnp.mean(dist.entropy(dist_params))
+
+    def policy_loss_fn(actor_params, mb: dict[str, Array], hp: HParams, beta: Array):
+        # the policy alone, for a policy that steps apart from its critic
+        policy_loss, entropy = policy_objective(actor_params, mb, hp, beta)
+        total = policy_loss + hp.ent_coef * losses.entropy_bonus(entropy)
+        return total, {"policy_loss": policy_loss, "entropy": entropy}
+
     def loss_fn(params: Params, mb: dict[str, Array], hp: HParams, beta: Array):
         values = critic.apply(params.critic, mb["obs"])
         value_loss = masked_mean(
@@ -259,18 +269,18 @@ def make_pipeline(
         )
         if critic_apart:  # the policy moves by its own step
             return hp.vf_coef * value_loss, {"value_loss": value_loss}
-        terms, dist_params = policy_terms(params.actor, mb, beta)
-        policy_loss = masked_mean(algorithm.policy_loss(terms, hp), mb)
-        entropy = jnp.mean(dist.entropy(dist_params))
+        policy_loss, entropy = policy_objective(params.actor, mb, hp, beta)
         total = policy_loss + hp.vf_coef * value_loss + hp.ent_coef * losses.entropy_bonus(entropy)
         return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
-    def sgd(params, opt_state, data: dict[str, Array], key: Array, hp: HParams, beta: Array):
+    def sgd(loss, params, opt_state, data, key, hp: HParams, beta: Array, epochs, minibatches):
+        # ``epochs`` × ``minibatches`` optax steps on ``loss(params, mb, hp, beta)``.
         # Optimise one flat parameter vector: on a CPU, the per-leaf work of Adam and of the
         # gradient clip over a dozen small arrays costs more than the arithmetic.
-        optimizer = _optimizer(config, hp, sgd_epochs * sgd_minibatches)
+        optimizer = _optimizer(config, hp, epochs * minibatches)
+        minibatch = batch // minibatches
         flat, unravel = ravel_pytree(params)
-        grad_fn = jax.value_and_grad(lambda f, mb: loss_fn(unravel(f), mb, hp, beta), has_aux=True)
+        grad_fn = jax.value_and_grad(lambda f, mb: loss(unravel(f), mb, hp, beta), has_aux=True)
 
         def sgd_step(carry, mb: dict[str, Array]):
             flat, opt_state = carry
@@ -287,35 +297,16 @@ def make_pipeline(
             # shuffle once per epoch, then slice: one gather per field per epoch, not per step
             perm = _permutation(k, batch)
             shuffled = jax.tree.map(
-                lambda x: x[perm].reshape((sgd_minibatches, minibatch, *x.shape[1:])), data
+                lambda x: x[perm].reshape((minibatches, minibatch, *x.shape[1:])), data
             )
             return jax.lax.scan(sgd_step, carry, shuffled)
 
-        if sgd_minibatches == 1 and sgd_epochs == 1:  # one full-batch step: nothing to shuffle
+        if minibatches == 1 and epochs == 1:  # one full-batch step: nothing to shuffle
             carry, stats = sgd_step((flat, opt_state), data)
         else:
-            carry, stats = jax.lax.scan(epoch, (flat, opt_state), jax.random.split(key, sgd_epochs))
+            carry, stats = jax.lax.scan(epoch, (flat, opt_state), jax.random.split(key, epochs))
         flat, opt_state = carry
         return unravel(flat), opt_state, jax.tree.map(jnp.mean, stats)
-
-    def gradient_step(actor_params, opt_state, data: dict[str, Array], hp: HParams):
-        # one full-batch step on the policy's loss alone, with the policy's own Adam state:
-        # the critic's larger gradients neither share its norm clip nor its moments
-        optimizer = _optimizer(config, hp, 1)
-        flat, unravel = ravel_pytree(actor_params)
-
-        def loss(f):
-            terms, dist_params = policy_terms(unravel(f), data, jnp.zeros(()))
-            policy_loss = masked_mean(algorithm.policy_loss(terms, hp), data)
-            entropy = jnp.mean(dist.entropy(dist_params))
-            total = policy_loss + hp.ent_coef * losses.entropy_bonus(entropy)
-            return total, {"policy_loss": policy_loss, "entropy": entropy}
-
-        (total, aux), grads = jax.value_and_grad(loss, has_aux=True)(flat)
-        grads, aux = mean_all(grads), mean_all(aux)
-        updates, opt_state = optimizer.update(grads, opt_state, flat)
-        stats = {"loss": mean_all(total), "grad_norm": optax.tree.norm(grads), **aux}
-        return unravel(flat + updates), opt_state, stats
 
     def natural_step(actor_params, data: dict[str, Array], hp: HParams):
         flat, unravel = ravel_pytree(actor_params)
@@ -399,11 +390,30 @@ def make_pipeline(
         opt_state, stats = state.opt_state, {}
         new_params = params
         if fit_critic:
-            new_params, sgd_opt, stats = sgd(params, opt_state.sgd, data, k_learn, hp, algo.kl.beta)
+            new_params, sgd_opt, stats = sgd(
+                loss_fn,
+                params,
+                opt_state.sgd,
+                data,
+                k_learn,
+                hp,
+                algo.kl.beta,
+                sgd_epochs,
+                sgd_minibatches,
+            )
             opt_state = opt_state._replace(sgd=sgd_opt)
         if gradient_policy:
-            new_actor, policy_opt, policy_stats = gradient_step(
-                params.actor, opt_state.policy, data, hp
+            # one full-batch step on the policy alone, with its own Adam state and norm clip
+            new_actor, policy_opt, policy_stats = sgd(
+                policy_loss_fn,
+                params.actor,
+                opt_state.policy,
+                data,
+                k_learn,
+                hp,
+                algo.kl.beta,
+                1,
+                1,
             )
             new_params = Params(new_actor, new_params.critic)
             opt_state = opt_state._replace(policy=policy_opt)
