@@ -13,7 +13,8 @@ written the way PureJaxRL writes it (``reference_ppo.py``); the rate of stepping
 number of environments with random actions in a jit-compiled ``lax.scan`` (the ceiling: no
 network, no learning); and the ratios. The three are timed interleaved, best of 5.
 
-Scaling mode measures, for each environment and algorithm (the algorithm's default sizes), the
+Scaling mode measures, for each environment and algorithm (the sizes and network that
+``learning.py`` trains it with), the
 same numbers as the environments of one run grow (``num_envs`` 1 ... 4096) and as the seeds
 vmapped together grow (1 ... 1024; steps counted over all runs, the ceiling steps
 ``seeds * num_envs`` environments), for ``--updates`` updates per point, plus the peak memory
@@ -34,11 +35,12 @@ import matplotlib
 import numpy as np
 import reference_ppo
 from common import machine, out_dir, write_table
+from learning import config_for
 
 from pgjax import Config, make_train
 from pgjax.config import ALGORITHMS
 from pgjax.envs import make_env
-from pgjax.presets import preset, presets
+from pgjax.presets import preset
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -114,8 +116,9 @@ def measure(config: Config, repeats: int, seeds: int = 0) -> dict[str, float]:
 
 
 def base_config(env: str, algo: str) -> Config:
-    """The preset for (env, algo) where there is one, else the algorithm's defaults."""
-    return preset(env, algo) if (env, algo) in presets() else Config(algo=algo, env=env)
+    """The config ``learning.py`` trains (env, algo) with: its preset, else the environment's
+    settings from its PPO preset (network, activation, ...) with the algorithm's own sizes."""
+    return config_for(env, algo, quick=False)[0]
 
 
 def scaling(args: argparse.Namespace) -> None:
@@ -125,7 +128,7 @@ def scaling(args: argparse.Namespace) -> None:
         machine(),
         "",
         f"Each point runs at least {args.updates} updates and {args.min_steps:,} steps (over all "
-        "runs), each algorithm's default sizes (its preset's where there is one); steps/s count "
+        "runs), each algorithm with the config learning.py trains it with; steps/s count "
         "environment steps of all runs, compile excluded, best of "
         f"{args.repeats}; ceiling: random actions on as many environments, as many steps; "
         "peak: XLA's buffers of the program (arguments + outputs + temporaries).",
