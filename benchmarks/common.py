@@ -37,13 +37,18 @@ def out_dir(given: str | None, quick: bool) -> str:
     return given
 
 
+def compile_timed(fn, *args):
+    """``jax.jit(fn)`` compiled for ``args``, and the seconds compiling took."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
 def vmapped_run(config: Config, seeds: int) -> tuple[dict[str, np.ndarray], float, float]:
     """Train ``seeds`` runs of ``config`` in one compiled call: (host metrics
     ``[seeds, num_updates]``, compile seconds, run seconds)."""
     keys = jax.random.split(jax.random.key(0), seeds)
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
-    compile_s = time.perf_counter() - start
+    compiled, compile_s = compile_timed(jax.vmap(make_train(config)), keys)
     start = time.perf_counter()
     metrics = jax.block_until_ready(compiled(keys)).metrics
     run_s = time.perf_counter() - start

@@ -231,7 +231,7 @@ def main() -> None:
     runs_dir = os.path.join(args.out_dir, "learning_runs", backend)
     os.makedirs(runs_dir, exist_ok=True)
     if args.reference:
-        envs = [e for e in envs if e in ("CartPole-v1", "Acrobot-v1") or e.endswith("MinAtar")]
+        envs = [e for e in envs if make_env(e)[2].discrete]  # reference_ppo: discrete only
         out = os.path.join(args.out_dir, f"learning_reference_{backend}.md")
         return reference(envs[:1] if args.quick else envs, seeds, args.quick, out, runs_dir)
     print(machine(), flush=True)

@@ -34,7 +34,7 @@ import jax
 import matplotlib
 import numpy as np
 import reference_ppo
-from common import machine, out_dir, write_table
+from common import compile_timed, machine, out_dir, write_table
 from learning import config_for
 
 from pgjax import Config, make_train
@@ -94,9 +94,7 @@ def measure(config: Config, repeats: int, seeds: int = 0) -> dict[str, float]:
     keys = jax.random.split(jax.random.key(0), max(seeds, 1))
     key = keys if seeds else keys[0]
     fn = jax.vmap(make_train(config)) if seeds else make_train(config)
-    start = time.perf_counter()
-    train = jax.jit(fn).lower(key).compile()
-    compile_s = time.perf_counter() - start
+    train, compile_s = compile_timed(fn, key)
     runs = max(seeds, 1)
     steps = config.num_updates * config.batch_size * runs
     raw = raw_stepping(config.env, config.num_envs * runs, steps // (config.num_envs * runs))
@@ -216,13 +214,9 @@ def single(args: argparse.Namespace) -> None:
     steps = config.num_updates * config.batch_size
     raw = raw_stepping(config.env, config.num_envs, config.num_steps * config.num_updates)
     jax.block_until_ready(raw(key))  # JAX's one-time start-up is paid here, by neither side
-    start = time.perf_counter()
-    train = jax.jit(make_train(config)).lower(key).compile()
-    compile_s = time.perf_counter() - start
-    start = time.perf_counter()
-    reference = jax.jit(reference_ppo.make_train(reference_ppo.from_pgjax(config)))
-    reference = reference.lower(key).compile()
-    reference_compile_s = time.perf_counter() - start
+    train, compile_s = compile_timed(make_train(config), key)
+    reference_train = reference_ppo.make_train(reference_ppo.from_pgjax(config))
+    reference, reference_compile_s = compile_timed(reference_train, key)
     # interleaved, so that a noisy neighbour slows all three alike; the best of each
     best = {"pgjax": float("inf"), "reference": float("inf"), "ceiling": float("inf")}
     for _ in range(1 if args.quick else 5):
