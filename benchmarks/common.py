@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import tempfile
 import time
 
@@ -19,13 +20,55 @@ RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
 def machine() -> str:
     """One line naming where a benchmark ran: the device, its backend and count, the host's
-    processor and cores, and the JAX version."""
+    processor and cores, the JAX version and the pgjax commit."""
     device = jax.devices()[0]
     host = platform.processor() or platform.machine()
     return (
         f"device: {device.device_kind} ({jax.default_backend()}) x {jax.device_count()}, "
-        f"host {host} with {os.cpu_count()} cores, jax {jax.__version__}"
+        f"host {host} with {os.cpu_count()} cores, jax {jax.__version__}, pgjax {revision()}"
     )
+
+
+def revision() -> str:
+    """The pgjax commit the scripts run (short hash, ``+changes`` if the library's files differ
+    from it), or ``unknown`` outside a git checkout."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", here, *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        changed = git("status", "--porcelain", "--", "pgjax")
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def committed_in(path: str) -> str:
+    """The commit that last changed ``path`` (short hash), or ``unknown``."""
+    try:
+        return (
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    os.path.dirname(os.path.abspath(path)),
+                    "log",
+                    "-1",
+                    "--format=%h",
+                    "--",
+                    os.path.basename(path),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            or "unknown"
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def out_dir(given: str | None, quick: bool) -> str:

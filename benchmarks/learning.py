@@ -39,7 +39,17 @@ import jax
 import matplotlib
 import numpy as np
 import reference_ppo
-from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_run, write_table
+from common import (
+    band,
+    committed_in,
+    final_returns,
+    machine,
+    mean_and_ci,
+    out_dir,
+    revision,
+    vmapped_run,
+    write_table,
+)
 
 from pgjax import Config
 from pgjax.config import ALGORITHM_DEFAULTS, ALGORITHMS
@@ -112,6 +122,7 @@ def run(env: str, algo: str, seeds: int, quick: bool, runs_dir: str) -> str:
         compile_s=compile_s,
         run_s=run_s,
         setting=setting,
+        revision=revision(),
     )
     return path
 
@@ -123,7 +134,10 @@ def load_runs(paths: list[str]) -> list[dict]:
         with np.load(path) as f:
             r = {k: f[k].item() if f[k].ndim == 0 else f[k] for k in f.files}
         # from the saved curves, so that a rebuilt table follows final_return's definition
-        runs.append({**r, "finals": final_returns({"episode_return": r["returns"]})})
+        r["finals"] = final_returns({"episode_return": r["returns"]})
+        if "revision" not in r:  # saved before runs recorded it: the commit that added it
+            r["revision"] = committed_in(path)
+        runs.append(r)
     order = {e: i for i, e in enumerate(ENVS)}
     algos = {a: i for i, a in enumerate(ALGORITHMS)}
     return sorted(runs, key=lambda r: (order.get(r["env"], 99), algos.get(r["algo"], 99)))
@@ -132,14 +146,15 @@ def load_runs(paths: list[str]) -> list[dict]:
 def table(runs: list[dict]) -> list[str]:
     lines = [
         "| env | algo | setting | steps | seeds | final return (95% CI) | anchor | run s "
-        "| compile s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| compile s | pgjax |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in runs:
         lines.append(
             f"| {r['env']} | {r['algo']} | {r['setting']} | "
             f"{int(r['steps'][-1]):,} | {len(r['finals'])} | {mean_and_ci(r['finals'])} | "
-            f"{ANCHORS.get(r['env'], '')} | {r['run_s']:.0f} | {r['compile_s']:.0f} |"
+            f"{ANCHORS.get(r['env'], '')} | {r['run_s']:.0f} | {r['compile_s']:.0f} | "
+            f"{r['revision']} |"
         )
     return lines
 

@@ -27,7 +27,19 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 def categorical_sample(key: Array, logits: Array) -> Array:
     """a ~ softmax(logits).  logits ``[..., K]`` → int ``[...]``."""
-    return jax.random.categorical(key, logits, axis=-1)
+    return categorical_from_noise(logits, categorical_noise(key, jnp.shape(logits)))
+
+
+def categorical_noise(key: Array, shape: tuple[int, ...]) -> Array:
+    """The randomness of ``categorical_sample``: standard Gumbel noise of the logits' shape."""
+    return jax.random.gumbel(key, shape)
+
+
+def categorical_from_noise(logits: Array, noise: Array) -> Array:
+    """The Gumbel-max trick: argmax_a (logits_a + g_a), g_a ~ Gumbel(0, 1) i.i.d., is
+    distributed as softmax(logits) (what ``jax.random.categorical`` computes).
+    logits, noise ``[..., K]`` → int ``[...]``."""
+    return jnp.argmax(logits + noise, axis=-1)
 
 
 def categorical_log_prob(logits: Array, action: Array) -> Array:
@@ -58,7 +70,16 @@ def gaussian_sample(key: Array, mean: Array, log_std: Array) -> Array:
     The sample is not clipped: store it as the action for log-probabilities and clip only the
     copy sent to the environment.
     """
-    noise = jax.random.normal(key, jnp.shape(mean), dtype=jnp.result_type(mean))
+    return gaussian_from_noise(mean, log_std, gaussian_noise(key, jnp.shape(mean)))
+
+
+def gaussian_noise(key: Array, shape: tuple[int, ...]) -> Array:
+    """The randomness of ``gaussian_sample``: ε ~ N(0, I) of the mean's shape."""
+    return jax.random.normal(key, shape)
+
+
+def gaussian_from_noise(mean: Array, log_std: Array, noise: Array) -> Array:
+    """a = μ + σ ε.  mean, noise ``[..., A]``, log_std ``[A]`` → ``[..., A]``."""
     return mean + jnp.exp(log_std) * noise
 
 
@@ -89,11 +110,20 @@ def gaussian_kl(mean_p: Array, log_std_p: Array, mean_q: Array, log_std_q: Array
 
 
 class ActionDist(NamedTuple):
-    """The five operations the pipeline needs, over a distribution's parameters ``params``:
+    """The operations the pipeline needs, over a distribution's parameters ``params``:
     logits ``[..., K]`` for the categorical, ``(mean, log_std)`` ``[..., A]`` each for the
-    Gaussian."""
+    Gaussian.
+
+    ``sample(key, params)`` equals ``from_noise(params, noise(key, shape))`` with ``shape`` the
+    logits' (or the mean's) shape: a rollout draws all its noise before its sequential loop,
+    in one batched call, and only applies it inside.
+    """
 
     sample: Callable[[Array, Any], Array]
+    noise: Callable[[Array, tuple[int, ...]], Array]
+    """Standard noise of a given shape ``[..., K]`` or ``[..., A]`` (Gumbel, or normal)."""
+    from_noise: Callable[[Any, Array], Array]
+    """The sample that ``params`` make of that noise (deterministic)."""
     log_prob: Callable[[Any, Array], Array]
     entropy: Callable[[Any], Array]
     kl: Callable[[Any, Any], Array]
@@ -103,6 +133,8 @@ class ActionDist(NamedTuple):
 
 CATEGORICAL = ActionDist(
     sample=categorical_sample,
+    noise=categorical_noise,
+    from_noise=categorical_from_noise,
     log_prob=categorical_log_prob,
     entropy=categorical_entropy,
     kl=categorical_kl,
@@ -111,6 +143,8 @@ CATEGORICAL = ActionDist(
 
 GAUSSIAN = ActionDist(
     sample=lambda key, p: gaussian_sample(key, *p),
+    noise=gaussian_noise,
+    from_noise=lambda p, noise: gaussian_from_noise(*p, noise),
     log_prob=lambda p, action: gaussian_log_prob(*p, action),
     entropy=lambda p: gaussian_entropy(*p),
     kl=lambda p, q: gaussian_kl(*p, *q),

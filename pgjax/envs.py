@@ -65,6 +65,46 @@ def env_action(spec: EnvSpec, action: Array) -> Array:
     return clipped.reshape(action.shape[:-1] + spec.action_shape)
 
 
+def vector_step(env: Any, env_params: Any) -> Any:
+    """``step(keys [N, 2], states, actions [N, ...])``: gymnax's ``env.step`` on N environments.
+
+    ``keys[i]`` holds the two keys that gymnax's ``step`` splits its key into, environment
+    ``i``'s transition key and reset key; given ``keys = vmap(split)(k)`` the outputs are
+    those of ``jax.vmap(env.step, in_axes=(0, 0, 0, None))(k, ...)``.
+
+    gymnax computes a fresh reset state for every environment at every step and keeps it where
+    the episode ended. Here the transition is vmapped alone, and the resets are computed under
+    ``lax.cond`` only when some environment is done: most steps end no episode, and on a CPU
+    a reset costs about as much as a transition. Under an outer ``vmap`` the condition becomes
+    a select and both are computed, as gymnax does. An environment that overrides ``step``
+    keeps its own (from the transition keys).
+    """
+    if type(env).step is not gymnax.environments.environment.Environment.step:
+        vmapped = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+        return lambda keys, state, action: vmapped(keys[:, 0], state, action, env_params)
+    transition = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))
+    truncated_at = jax.vmap(env.is_truncated, in_axes=(0, None))
+    reset = jax.vmap(env.reset_env, in_axes=(0, None))
+
+    def step(keys: Array, state: Any, action: Array):
+        obs_st, state_st, reward, terminated, info = transition(
+            keys[:, 0], state, action, env_params
+        )
+        truncated = truncated_at(state_st, env_params)
+        done = jnp.logical_or(terminated, truncated)
+
+        def with_resets():
+            obs_re, state_re = reset(keys[:, 1], env_params)
+            pick = lambda re, st: jax.vmap(jax.lax.select)(done, re, st)  # noqa: E731
+            return jax.tree.map(pick, obs_re, obs_st), jax.tree.map(pick, state_re, state_st)
+
+        obs, state = jax.lax.cond(jnp.any(done), with_resets, lambda: (obs_st, state_st))
+        info = {**info, "terminated": terminated, "truncated": truncated}
+        return obs, state, reward, terminated, truncated, {**info, "final_observation": obs_st}
+
+    return step
+
+
 class EpisodeStats(NamedTuple):
     """Running return and length of each environment's current episode, ``[N]`` each."""
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pgjax.config import Config
 from pgjax.envs import EnvSpec
@@ -53,8 +54,48 @@ def orthogonal(scale: float = 1.0):
     return init
 
 
+# the gains of orthogonal initialisation: hidden layers (the torso's), the policy head, the
+# value head
+HIDDEN_GAIN, POLICY_GAIN, VALUE_GAIN = math.sqrt(2), 0.01, 1.0
+
+
 def _dense(features: int, gain: float) -> nn.Dense:
     return nn.Dense(features, kernel_init=orthogonal(gain))
+
+
+def orthogonal_many(key: Array, shapes: Sequence[tuple[int, ...]]) -> list[Array]:
+    """Haar-random orthonormal kernels of several shapes at once: what ``orthogonal(1.0)``
+    gives for each shape (every kernel from its own Gaussian matrix, orthonormalised by CGS2),
+    from one normal draw and one column loop.
+
+    The kernels' tall matrices (``rows × cols`` or its transpose, so that there are at least as
+    many rows as columns) are stacked along the rows, ``[Σ rows_i, max cols]``, the columns a
+    kernel lacks zero; inner products and norms are taken per kernel. On a CPU each random draw
+    and each loop is compiled on its own (about 0.1 s each): one of each instead of one per
+    kernel takes about a second off the compile time of a whole training run.
+    """
+    flat = [(math.prod(shape[:-1]), shape[-1]) for shape in shapes]
+    tall = [(max(r, c), min(r, c)) for r, c in flat]
+    width = max(c for _, c in tall)
+    block = np.repeat(np.arange(len(tall)), [m for m, _ in tall])  # each row's kernel
+    member = jnp.asarray(block[:, None] == np.arange(len(tall)), jnp.float32)  # [rows, L]
+    has_column = np.array([c for _, c in tall])[block][:, None] > np.arange(width)
+    a = jax.random.normal(key, (len(block), width)) * has_column
+
+    def column(q: Array, j: Array) -> tuple[Array, None]:
+        v = a[:, j]
+        for _ in range(2):  # twice is enough for float32 orthogonality
+            v = v - jnp.sum(q * (member @ (member.T @ (q * v[:, None]))), axis=1)
+        norm = member @ jnp.sqrt(member.T @ v**2)
+        return q.at[:, j].set(jnp.where(norm > 0, v / jnp.where(norm > 0, norm, 1.0), 0.0)), None
+
+    q, _ = jax.lax.scan(column, jnp.zeros(a.shape), jnp.arange(width))
+    out, start = [], 0
+    for shape, (r, c), (m, k) in zip(shapes, flat, tall, strict=True):
+        w = q[start : start + m, :k]
+        start += m
+        out.append((w if r >= c else w.T).reshape(shape))
+    return out
 
 
 class Torso(nn.Module):
@@ -75,11 +116,11 @@ class Torso(nn.Module):
         batch_shape = obs.shape[: obs.ndim - self.obs_rank]
         x = obs.reshape((-1, *obs.shape[obs.ndim - self.obs_rank :]))
         if self.kind == "cnn":
-            x = nn.Conv(16, (3, 3), kernel_init=orthogonal(math.sqrt(2)))(x)
+            x = nn.Conv(16, (3, 3), kernel_init=orthogonal(HIDDEN_GAIN))(x)
             x = act(x)
         x = x.reshape((x.shape[0], -1))
         for width in self.hidden_sizes:
-            x = act(_dense(width, math.sqrt(2))(x))
+            x = act(_dense(width, HIDDEN_GAIN)(x))
         return x.reshape((*batch_shape, x.shape[-1]))
 
 
@@ -96,7 +137,7 @@ class Actor(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Array):
-        out = _dense(self.num_actions, 0.01)(self.torso(obs))
+        out = _dense(self.num_actions, POLICY_GAIN)(self.torso(obs))
         if self.discrete:
             return out
         log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
@@ -110,7 +151,31 @@ class Critic(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Array) -> Array:
-        return _dense(1, 1.0)(self.torso(obs))[..., 0]
+        return _dense(1, VALUE_GAIN)(self.torso(obs))[..., 0]
+
+
+def init_params(actor: Actor, critic: Critic, key: Array, obs_shape: tuple[int, ...]):
+    """``(actor.init(k, obs), critic.init(k, obs))``'s variables, drawn faster to compile.
+
+    The same distribution as the modules' own initialisers: every kernel orthogonal
+    (``orthogonal_many``, one draw for all) times its gain (the torso's ``HIDDEN_GAIN``, the
+    heads' ``POLICY_GAIN`` and ``VALUE_GAIN``); every other parameter (biases, the log-std)
+    zero, as the modules start them.
+    """
+    shapes = jax.eval_shape(
+        lambda k, obs: (actor.init(k, obs), critic.init(k, obs)),
+        jax.random.key(0),
+        jax.ShapeDtypeStruct(obs_shape, jnp.float32),
+    )
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
+    names = [[getattr(k, "key", None) for k in path] for path, _ in leaves]
+    kernels = [i for i, n in enumerate(names) if n[-1] == "kernel"]
+    weights = orthogonal_many(key, [leaves[i][1].shape for i in kernels])
+    values = [jnp.zeros(leaf.shape, leaf.dtype) for _, leaf in leaves]
+    for i, w in zip(kernels, weights, strict=True):
+        head = POLICY_GAIN if leaves[i][0][0].idx == 0 else VALUE_GAIN
+        values[i] = (HIDDEN_GAIN if "torso" in names[i] else head) * w
+    return jax.tree.unflatten(treedef, values)
 
 
 def torso_kind(config: Config, spec: EnvSpec) -> str:

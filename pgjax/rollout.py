@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.distributions import ActionDist
-from pgjax.envs import EnvSpec, EpisodeStats, env_action, update_episode_stats
+from pgjax.envs import EnvSpec, EpisodeStats, env_action, update_episode_stats, vector_step
 
 Array = jax.Array
 
@@ -77,16 +77,21 @@ def rollout(
       The carry after T steps, the ``Trajectory`` ``[T, N, ...]`` and the ``EpisodeEnds``.
     """
     num_envs = carry.obs.shape[0]
-    step_env = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    step_env = vector_step(env, env_params)
+    # Every step's randomness is drawn here, for all T steps in one call each, rather than
+    # by small calls in the sequential loop: the action noise, and each environment's keys
+    # for its transition and its reset.
+    k_act, k_env = jax.random.split(key)
+    noise = dist.noise(k_act, (num_steps, num_envs, spec.num_actions))
+    env_keys = jax.random.split(k_env, (num_steps, num_envs, 2))
 
-    def step(carry: tuple[EnvCarry, EpisodeEnds], k: Array):
+    def step(carry: tuple[EnvCarry, EpisodeEnds], xs: tuple[Array, Array]):
         c, sums = carry
-        k_act, k_env = jax.random.split(k)
+        noise, keys = xs
         params = policy(c.obs)
-        action = dist.sample(k_act, params)
-        log_prob = dist.log_prob(params, action)
+        action = dist.from_noise(params, noise)
         obs, env_state, reward, term, trunc, info = step_env(
-            jax.random.split(k_env, num_envs), c.env_state, env_action(spec, action), env_params
+            keys, c.env_state, env_action(spec, action)
         )
         reward = reward.astype(jnp.float32)
         done = jnp.logical_or(term, trunc)
@@ -96,12 +101,14 @@ def rollout(
             sums.return_total + jnp.sum(jnp.where(done, ep_return, 0.0)),
             sums.length_total + jnp.sum(jnp.where(done, ep_length, 0)),
         )
-        transition = Trajectory(
-            c.obs, action, log_prob, params, reward, term, trunc, info["final_observation"]
-        )
+        transition = (c.obs, action, params, reward, term, trunc, info["final_observation"])
         return (EnvCarry(env_state, obs, episode), sums), transition
 
     zero = jnp.zeros((), jnp.int32)
     init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero))
-    (carry, ends), traj = jax.lax.scan(step, init, jax.random.split(key, num_steps))
+    (carry, ends), steps = jax.lax.scan(step, init, (noise, env_keys))
+    obs, action, dist_params, reward, term, trunc, next_obs = steps
+    # log π_old(a|s) of the whole rollout in one batched pass, after the loop
+    log_prob = dist.log_prob(dist_params, action)
+    traj = Trajectory(obs, action, log_prob, dist_params, reward, term, trunc, next_obs)
     return carry, traj, ends

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pgjax import Config, envs, make_pipeline
-from pgjax.networks import make_networks, orthogonal
+from pgjax.networks import init_params, make_networks, orthogonal, orthogonal_many
 
 
 @pytest.mark.parametrize("shape", [(4, 64), (64, 64), (400, 64), (64, 2), (3, 3, 4, 16)])
@@ -26,6 +26,47 @@ def test_orthogonal_is_haar_like_flax():
     theirs = jax.vmap(lambda k: nn.initializers.orthogonal()(k, (8, 8)))(keys)
     np.testing.assert_allclose(ours.mean(0), 0.0, atol=0.03)
     np.testing.assert_allclose(ours.var(0), theirs.var(0), atol=0.03)
+
+
+def test_orthogonal_many_is_orthogonal_per_shape_and_haar_like():
+    shapes = [(4, 64), (64, 64), (64, 2), (3, 3, 4, 16), (8, 8)]
+    keys = jax.random.split(jax.random.key(2), 2000)
+    draws = jax.vmap(lambda k: orthogonal_many(k, shapes))(keys)
+    for shape, w in zip(shapes, draws, strict=True):
+        assert w.shape == (2000, *shape)
+        m = np.asarray(w[0]).reshape(-1, shape[-1])
+        gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+        np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-5)
+    # the 8 x 8 kernel (drawn beside wider and taller ones) has a Haar matrix's moments
+    np.testing.assert_allclose(draws[-1].mean(0), 0.0, atol=0.03)
+    np.testing.assert_allclose(draws[-1].var(0), 1 / 8, atol=0.03)
+    # kernels drawn together are independent: correlation of two kernels' entries near 0
+    a, b = np.asarray(draws[1][:, :8, :8]).reshape(2000, -1), np.asarray(draws[4]).reshape(2000, -1)
+    assert abs(np.corrcoef(a[:, 0], b[:, 0])[0, 1]) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("env", "network"),
+    [("CartPole-v1", "auto"), ("Pendulum-v1", "auto"), ("Breakout-MinAtar", "cnn")],
+)
+def test_init_params_matches_the_modules_own_initialisers(env, network):
+    # the same tree; every kernel orthogonal with the gain its module gives it (the Gram
+    # matrix W^T W = gain^2 I, as for the module's own init); every other parameter zero
+    _, _, spec = envs.make_env(env)
+    actor, critic = make_networks(Config(env=env, network=network), spec)
+    ours = init_params(actor, critic, jax.random.key(0), spec.obs_shape)
+    obs = jnp.zeros(spec.obs_shape)
+    theirs = (actor.init(jax.random.key(1), obs), critic.init(jax.random.key(1), obs))
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+    for x, y in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
+        assert x.shape == y.shape and x.dtype == y.dtype
+        if x.ndim < 2:
+            np.testing.assert_array_equal(x, 0.0)
+            np.testing.assert_array_equal(y, 0.0)
+            continue
+        gram = lambda w: w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T  # noqa: E731
+        mx, my = (np.asarray(w).reshape(-1, w.shape[-1]) for w in (x, y))
+        np.testing.assert_allclose(gram(mx), gram(my), atol=1e-5)
 
 
 def lapack_calls(fn, *args):
