@@ -31,16 +31,18 @@ from flax.linen.initializers import constant, orthogonal
 class ActorCritic(nn.Module):
     num_actions: int
     activation: str = "tanh"
+    hidden: int = 64
 
     @nn.compact
     def __call__(self, x):
         act = nn.relu if self.activation == "relu" else nn.tanh
         x = x.reshape((x.shape[0], -1))
-        a = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
-        a = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(a))
+        h = self.hidden
+        a = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
+        a = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(a))
         logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(a)
-        c = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
-        c = act(nn.Dense(64, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(c))
+        c = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
+        c = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(c))
         value = nn.Dense(1, kernel_init=orthogonal(1.0), bias_init=constant(0.0))(c)
         return logits, jnp.squeeze(value, axis=-1)
 
@@ -58,7 +60,8 @@ class Transition(NamedTuple):
 def make_train(config: dict):
     """``config``: ENV_NAME, NUM_ENVS, NUM_STEPS, TOTAL_TIMESTEPS, UPDATE_EPOCHS,
     NUM_MINIBATCHES, LR, ANNEAL_LR, GAMMA, GAE_LAMBDA, CLIP_EPS, ENT_COEF, VF_COEF,
-    MAX_GRAD_NORM, ACTIVATION (PureJaxRL's names). Discrete actions only."""
+    MAX_GRAD_NORM, ACTIVATION (PureJaxRL's names), and HIDDEN (the width of its two layers;
+    PureJaxRL's is 64). Discrete actions only."""
     num_updates = config["TOTAL_TIMESTEPS"] // config["NUM_STEPS"] // config["NUM_ENVS"]
     minibatch_size = config["NUM_ENVS"] * config["NUM_STEPS"] // config["NUM_MINIBATCHES"]
     env, env_params = gymnax.make(config["ENV_NAME"])
@@ -69,7 +72,9 @@ def make_train(config: dict):
         return config["LR"] * frac
 
     def train(rng):
-        network = ActorCritic(env.action_space(env_params).n, config["ACTIVATION"])
+        network = ActorCritic(
+            env.action_space(env_params).n, config["ACTIVATION"], config.get("HIDDEN", 64)
+        )
         rng, init_rng = jax.random.split(rng)
         init_x = jnp.zeros((1, *env.observation_space(env_params).shape))
         params = network.init(init_rng, init_x)
@@ -184,8 +189,13 @@ def make_train(config: dict):
 
 
 def from_pgjax(config) -> dict:
-    """The same run as a ``pgjax.Config`` of PPO-Clip (an MLP of two 64-wide layers)."""
+    """The same run as a ``pgjax.Config`` of PPO-Clip with an MLP of two equal layers."""
+    if len(config.hidden_sizes) != 2 or len(set(config.hidden_sizes)) != 1:
+        raise ValueError(
+            f"reference_ppo: hidden_sizes={config.hidden_sizes}; it has two layers of one width"
+        )
     return {
+        "HIDDEN": config.hidden_sizes[0],
         "ENV_NAME": config.env,
         "NUM_ENVS": config.num_envs,
         "NUM_STEPS": config.num_steps,
