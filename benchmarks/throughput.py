@@ -1,7 +1,9 @@
 """Training throughput against the raw environment-stepping ceiling, measured side by side.
 
     python benchmarks/throughput.py                    # PureJaxRL's CartPole configuration
-    python benchmarks/throughput.py --env Breakout-MinAtar --preset   # its MinAtar one
+    python benchmarks/throughput.py --env Breakout-MinAtar --preset   # pgjax's preset
+    python benchmarks/throughput.py --env Breakout-MinAtar --preset --hidden-sizes 64 64
+                                                       # PureJaxRL's MinAtar settings
     python benchmarks/throughput.py --env Breakout-MinAtar --num-envs 64 --quick
     python benchmarks/throughput.py --scaling          # every algorithm, 1...4096 envs and
                                                        # 1...1024 seeds, CartPole and Breakout
@@ -205,6 +207,8 @@ def single(args: argparse.Namespace) -> None:
     )
     if args.preset:
         config = preset(config.env).replace(total_timesteps=total)
+    if args.hidden_sizes:
+        config = config.replace(hidden_sizes=tuple(args.hidden_sizes))
     command = " ".join(["python benchmarks/throughput.py", *args.argv])
     lines = [f"Command: `{command}`", "", machine()]
     lines.append(
@@ -248,7 +252,8 @@ def single(args: argparse.Namespace) -> None:
         f"{compile_s / reference_compile_s:.2f}x the compile time",
     ]
     print("\n".join(results))
-    name = f"throughput_single_{config.env}_{jax.default_backend()}.txt"
+    width = "" if args.hidden_sizes is None else "_" + "x".join(map(str, args.hidden_sizes))
+    name = f"throughput_single_{config.env}{width}_{jax.default_backend()}.txt"
     write_table(lines + results, os.path.join(args.out_dir, name))
 
 
@@ -267,6 +272,7 @@ def main() -> None:
     parser.add_argument("--out-dir", help="default: benchmarks/results (quick: a temp folder)")
     parser.add_argument("--quick", action="store_true", help="a short smoke test")
     parser.add_argument("--preset", action="store_true", help="single: the env's PPO preset")
+    parser.add_argument("--hidden-sizes", type=int, nargs="+", help="single: layer widths")
     args = parser.parse_args()
     args.argv = sys.argv[1:]
     args.out_dir = out_dir(args.out_dir, args.quick)
