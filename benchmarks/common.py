@@ -29,44 +29,30 @@ def machine() -> str:
     )
 
 
+def _git(folder: str, *args: str) -> str:
+    """``git -C folder args``'s output, stripped; raises ``OSError`` or
+    ``subprocess.CalledProcessError`` outside a checkout."""
+    return subprocess.run(
+        ["git", "-C", folder, *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def revision() -> str:
     """The pgjax commit the scripts run (short hash, ``+changes`` if the library's files differ
     from it), or ``unknown`` outside a git checkout."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", here, *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
     try:
-        changed = git("status", "--porcelain", "--", "pgjax")
-        return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
+        changed = _git(here, "status", "--porcelain", "--", "pgjax")
+        return _git(here, "rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 def committed_in(path: str) -> str:
     """The commit that last changed ``path`` (short hash), or ``unknown``."""
+    folder, name = os.path.split(os.path.abspath(path))
     try:
-        return (
-            subprocess.run(
-                [
-                    "git",
-                    "-C",
-                    os.path.dirname(os.path.abspath(path)),
-                    "log",
-                    "-1",
-                    "--format=%h",
-                    "--",
-                    os.path.basename(path),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            or "unknown"
-        )
+        return _git(folder, "log", "-1", "--format=%h", "--", name) or "unknown"
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

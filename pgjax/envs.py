@@ -99,8 +99,13 @@ def vector_step(env: Any, env_params: Any) -> Any:
             return jax.tree.map(pick, obs_re, obs_st), jax.tree.map(pick, state_re, state_st)
 
         obs, state = jax.lax.cond(jnp.any(done), with_resets, lambda: (obs_st, state_st))
-        info = {**info, "terminated": terminated, "truncated": truncated}
-        return obs, state, reward, terminated, truncated, {**info, "final_observation": obs_st}
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": obs_st,
+        }
+        return obs, state, reward, terminated, truncated, info
 
     return step
 

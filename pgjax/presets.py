@@ -39,10 +39,10 @@ _PRESETS: dict[tuple[str, str], Config] = {
     ("Acrobot-v1", "ppo_clip"): Config(env="Acrobot-v1"),
 }
 # PureJaxRL's MinAtar settings: an MLP on the flattened frames, 64 envs x 128 steps,
-# 8 minibatches, lr 5e-3, relu. Breakout's layers are 128 wide, not 64: over 24 seeds at 2M
-# steps 40.7 against about 35 over 32 seeds at 64 wide (no single-knob change of gamma,
-# lambda, entropy, clip, grad norm, learning rate or layout did better at 64 wide), at about
-# half the steps per second; benchmarks/learning.py measures the preset.
+# 8 minibatches, lr 5e-3, relu. Breakout's layers are 128 wide, not 64: in exploratory
+# sweeps (issue 3's notes) about 40 over 24 seeds at 2M steps against about 35 at 64 wide,
+# where no single-knob change of gamma, lambda, entropy, clip, grad norm, learning rate or
+# layout did better; at about half the steps per second. benchmarks/learning.py measures it.
 for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
     _PRESETS[(f"{_game}-MinAtar", "ppo_clip")] = Config(
         env=f"{_game}-MinAtar",
