@@ -192,7 +192,8 @@ def reference(envs: list[str], seeds: int, quick: bool, out: str, runs_dir: str)
     preset, the same keys as pgjax's runs, one seed at a time (flax's QR initialiser can
     deadlock under vmap on a small CPU). Final return per seed both as pgjax reports it (the
     episodes that ended) and as PureJaxRL plots it (every environment's last finished return
-    at every step), beside pgjax's saved run of the same preset."""
+    at every step), beside pgjax's saved run of the same preset. The reference's actor and
+    critic are separate networks even where the preset shares a torso (Breakout)."""
     lines = [
         f"Command: `python benchmarks/learning.py --reference --seeds {seeds} "
         + " ".join(f"--env {e}" for e in envs)
@@ -207,7 +208,8 @@ def reference(envs: list[str], seeds: int, quick: bool, out: str, runs_dir: str)
     print("\n".join(lines), flush=True)
     for env in envs:
         config = config_for(env, "ppo_clip", quick)[0]
-        train = jax.jit(reference_ppo.make_train(reference_ppo.from_pgjax(config)))
+        separate = config.replace(shared_torso=False)  # PureJaxRL's networks
+        train = jax.jit(reference_ppo.make_train(reference_ppo.from_pgjax(separate)))
         ended, curve, seconds = [], [], []
         for key in jax.random.split(jax.random.key(0), seeds):  # as common.vmapped_run
             start = time.perf_counter()

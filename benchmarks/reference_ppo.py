@@ -189,7 +189,13 @@ def make_train(config: dict):
 
 
 def from_pgjax(config) -> dict:
-    """The same run as a ``pgjax.Config`` of PPO-Clip with an MLP of two equal layers."""
+    """The same run as a ``pgjax.Config`` of PPO-Clip with an MLP of two equal layers, actor
+    and critic separate (PureJaxRL has no shared torso)."""
+    if config.shared_torso:
+        raise ValueError(
+            "reference_ppo: shared_torso=True; its actor and critic are separate networks, "
+            "so pass config.replace(shared_torso=False)"
+        )
     if len(config.hidden_sizes) != 2 or len(set(config.hidden_sizes)) != 1:
         raise ValueError(
             f"reference_ppo: hidden_sizes={config.hidden_sizes}; it has two layers of one width"

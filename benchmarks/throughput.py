@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py                    # PureJaxRL's CartPole configuration
     python benchmarks/throughput.py --env Breakout-MinAtar --preset   # pgjax's preset
-    python benchmarks/throughput.py --env Breakout-MinAtar --preset --hidden-sizes 64 64
+    python benchmarks/throughput.py --env Breakout-MinAtar --preset --separate
                                                        # PureJaxRL's MinAtar settings
     python benchmarks/throughput.py --env Breakout-MinAtar --num-envs 64 --quick
     python benchmarks/throughput.py --scaling          # every algorithm, 1...4096 envs and
@@ -13,8 +13,11 @@ Single mode prints the device; the training rate (environment steps per second, 
 excluded) and compile time of pgjax's PPO-Clip and, in the same process, of the same run
 written the way PureJaxRL writes it (``reference_ppo.py``); the rate of stepping the same
 number of environments with random actions in a jit-compiled ``lax.scan`` (the ceiling: no
-network, no learning); and the ratios. The three are timed interleaved, best of 5; the two
-compiles are timed three times each, alternating which goes first, caches cleared, best of 3.
+network, no learning); and the ratios. The reference's actor and critic are always separate
+networks: where pgjax's config shares a torso (``--preset`` on Breakout) the two differ in
+that alone, and ``--separate`` makes pgjax's separate too. The three are timed interleaved,
+best of 5; the two compiles are timed three times each, alternating which goes first, caches
+cleared, best of 3.
 
 Scaling mode measures, for each environment and algorithm (the sizes and network that
 ``learning.py`` trains it with), the
@@ -209,12 +212,16 @@ def single(args: argparse.Namespace) -> None:
         config = preset(config.env).replace(total_timesteps=total)
     if args.hidden_sizes:
         config = config.replace(hidden_sizes=tuple(args.hidden_sizes))
+    if args.separate:
+        config = config.replace(shared_torso=False)
+    networks = "one shared torso" if config.shared_torso else "separate actor and critic"
     command = " ".join(["python benchmarks/throughput.py", *args.argv])
     lines = [f"Command: `{command}`", "", machine()]
     lines.append(
         f"config: {config.env}, {config.num_envs} envs x {config.num_steps} steps, "
         f"{config.num_updates * config.batch_size} steps, {config.num_epochs} epochs x "
-        f"{config.num_minibatches} minibatches, {config.activation}"
+        f"{config.num_minibatches} minibatches, {config.activation}, "
+        f"{'x'.join(map(str, config.hidden_sizes))} wide, {networks}"
     )
     print("\n".join(lines), flush=True)
     key = jax.random.key(0)
@@ -225,7 +232,9 @@ def single(args: argparse.Namespace) -> None:
     # (whichever compiles first in a process pays more, by up to a second)
     sources = {
         "pgjax": make_train(config),
-        "reference": reference_ppo.make_train(reference_ppo.from_pgjax(config)),
+        "reference": reference_ppo.make_train(
+            reference_ppo.from_pgjax(config.replace(shared_torso=False))
+        ),
     }
     compiled, compile_best = {}, {name: float("inf") for name in sources}
     for round_ in range(1 if args.quick else 3):
@@ -246,13 +255,15 @@ def single(args: argparse.Namespace) -> None:
         f"the ceiling, compile {compile_s:.2f} s, peak {peak_bytes(train) / 2**20:.1f} MB",
         f"reference: {sps['reference']:>10,.0f} steps/s, "
         f"{sps['reference'] / sps['ceiling']:.1%} of the ceiling, compile "
-        f"{reference_compile_s:.2f} s (benchmarks/reference_ppo.py, PureJaxRL's structure)",
+        f"{reference_compile_s:.2f} s (benchmarks/reference_ppo.py, PureJaxRL's structure, "
+        "separate actor and critic)",
         f"ceiling:   {sps['ceiling']:>10,.0f} steps/s (random actions, same envs)",
         f"pgjax / reference: {sps['pgjax'] / sps['reference']:.2f}x the speed, "
         f"{compile_s / reference_compile_s:.2f}x the compile time",
     ]
     print("\n".join(results))
     width = "" if args.hidden_sizes is None else "_" + "x".join(map(str, args.hidden_sizes))
+    width += "_separate" if args.separate else ""
     name = f"throughput_single_{config.env}{width}_{jax.default_backend()}.txt"
     write_table(lines + results, os.path.join(args.out_dir, name))
 
@@ -273,6 +284,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short smoke test")
     parser.add_argument("--preset", action="store_true", help="single: the env's PPO preset")
     parser.add_argument("--hidden-sizes", type=int, nargs="+", help="single: layer widths")
+    parser.add_argument(
+        "--separate", action="store_true", help="single: pgjax's actor and critic separate"
+    )
     args = parser.parse_args()
     args.argv = sys.argv[1:]
     args.out_dir = out_dir(args.out_dir, args.quick)

@@ -1,7 +1,8 @@
 """Flax modules: MLP and CNN torsos, a policy head per action space, a critic.
 
 Orthogonal initialisation as in PPO's reference code: gain √2 for hidden layers, 0.01 for the
-policy head, 1 for the value head; biases 0. Actor and critic are separate networks.
+policy head, 1 for the value head; biases 0. Actor and critic are separate networks, or with
+``Config.shared_torso`` the critic is a value head on the actor's torso (``value`` below).
 
 The orthogonal initialiser here is Gram–Schmidt in plain jnp, not flax's, which calls LAPACK's
 QR: under ``jax.vmap`` over seeds that becomes a batched QR whose kernel fans out over XLA's CPU
@@ -136,37 +137,64 @@ class Actor(nn.Module):
     num_actions: int
 
     @nn.compact
-    def __call__(self, obs: Array):
-        out = _dense(self.num_actions, POLICY_GAIN)(self.torso(obs))
-        if self.discrete:
-            return out
-        log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
-        return out, jnp.broadcast_to(log_std, out.shape)
+    def __call__(self, obs: Array, with_features: bool = False):
+        """The distribution parameters; with ``with_features``, also the torso's output
+        ``[..., H]`` (what a shared critic reads)."""
+        features = self.torso(obs)
+        out = _dense(self.num_actions, POLICY_GAIN)(features)
+        if not self.discrete:
+            log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
+            out = (out, jnp.broadcast_to(log_std, out.shape))
+        return (out, features) if with_features else out
 
 
 class Critic(nn.Module):
-    """State value: observation ``[..., *obs_shape]`` → V(s) ``[...]``."""
+    """State value: observation ``[..., *obs_shape]`` → V(s) ``[...]``. Without a torso of its
+    own (``shared_torso``) it is the value head alone: the actor's features ``[..., H]`` →
+    V(s) ``[...]``."""
 
-    torso: Torso
+    torso: Torso | None
 
     @nn.compact
-    def __call__(self, obs: Array) -> Array:
-        return _dense(1, VALUE_GAIN)(self.torso(obs))[..., 0]
+    def __call__(self, x: Array) -> Array:
+        features = x if self.torso is None else self.torso(x)
+        return _dense(1, VALUE_GAIN)(features)[..., 0]
+
+
+def policy_and_value(actor: Actor, critic: Critic, actor_params, critic_params, obs: Array):
+    """π(·|s)'s parameters and V(s) for observations ``[..., *obs_shape]``: two networks, or
+    one pass through the shared torso feeding both heads."""
+    if critic.torso is None:
+        dist_params, features = actor.apply(actor_params, obs, with_features=True)
+        return dist_params, critic.apply(critic_params, features)
+    return actor.apply(actor_params, obs), critic.apply(critic_params, obs)
+
+
+def value(actor: Actor, critic: Critic, actor_params, critic_params, obs: Array) -> Array:
+    """V(s) ``[...]`` for observations ``[..., *obs_shape]`` (the actor's torso and the value
+    head when they share one; the policy head's output is unused)."""
+    if critic.torso is None:
+        _, features = actor.apply(actor_params, obs, with_features=True)
+        return critic.apply(critic_params, features)
+    return critic.apply(critic_params, obs)
 
 
 def init_params(actor: Actor, critic: Critic, key: Array, obs_shape: tuple[int, ...]):
-    """``(actor.init(k, obs), critic.init(k, obs))``'s variables, drawn faster to compile.
+    """``(actor.init(k, obs), critic.init(k, obs))``'s variables (a shared critic's from the
+    actor's features), drawn faster to compile.
 
     The same distribution as the modules' own initialisers: every kernel orthogonal
     (``orthogonal_many``, one draw for all) times its gain (the torso's ``HIDDEN_GAIN``, the
     heads' ``POLICY_GAIN`` and ``VALUE_GAIN``); every other parameter (biases, the log-std)
     zero, as the modules start them.
     """
-    shapes = jax.eval_shape(
-        lambda k, obs: (actor.init(k, obs), critic.init(k, obs)),
-        jax.random.key(0),
-        jax.ShapeDtypeStruct(obs_shape, jnp.float32),
-    )
+
+    def both(k: Array, obs: Array):
+        actor_vars = actor.init(k, obs)
+        _, features = actor.apply(actor_vars, obs, with_features=True)
+        return actor_vars, critic.init(k, features if critic.torso is None else obs)
+
+    shapes = jax.eval_shape(both, jax.random.key(0), jax.ShapeDtypeStruct(obs_shape, jnp.float32))
     leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
     names = [[getattr(k, "key", None) for k in path] for path, _ in leaves]
     kernels = [i for i, n in enumerate(names) if n[-1] == "kernel"]
@@ -185,7 +213,8 @@ def torso_kind(config: Config, spec: EnvSpec) -> str:
 
 
 def make_networks(config: Config, spec: EnvSpec) -> tuple[Actor, Critic]:
-    """The actor and critic for ``config`` on an environment with ``spec``."""
+    """The actor and critic for ``config`` on an environment with ``spec``; with
+    ``config.shared_torso`` the critic is a value head on the actor's features."""
     kind = torso_kind(config, spec)
     if kind == "cnn" and len(spec.obs_shape) != 3:
         raise ValueError(
@@ -196,4 +225,5 @@ def make_networks(config: Config, spec: EnvSpec) -> tuple[Actor, Critic]:
     def torso() -> Torso:
         return Torso(len(spec.obs_shape), kind, tuple(config.hidden_sizes), config.activation)
 
-    return Actor(torso(), spec.discrete, spec.num_actions), Critic(torso())
+    critic_torso = None if config.shared_torso else torso()
+    return Actor(torso(), spec.discrete, spec.num_actions), Critic(critic_torso)

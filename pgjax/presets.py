@@ -38,11 +38,12 @@ _PRESETS: dict[tuple[str, str], Config] = {
     # The defaults learn Acrobot as they are.
     ("Acrobot-v1", "ppo_clip"): Config(env="Acrobot-v1"),
 }
-# PureJaxRL's MinAtar settings: an MLP on the flattened frames, 64 envs x 128 steps,
-# 8 minibatches, lr 5e-3, relu. Breakout's layers are 128 wide, not 64: in exploratory
-# sweeps (issue 3's notes) about 40 over 24 seeds at 2M steps against about 35 at 64 wide,
-# where no single-knob change of gamma, lambda, entropy, clip, grad norm, learning rate or
-# layout did better; at about half the steps per second. benchmarks/learning.py measures it.
+# PureJaxRL's MinAtar settings: an MLP 64 wide on the flattened frames, 64 envs x 128 steps,
+# 8 minibatches, lr 5e-3, relu. On Breakout the actor and critic share their torso: in
+# exploratory sweeps (issue 3's notes) about 42 over 24 seeds at 2M steps against about 35
+# with separate networks, and 1.2x the steps per second; no single change of gamma, lambda,
+# entropy, clip, grad norm, learning rate, epochs, minibatches or layout did as well.
+# benchmarks/learning.py measures it.
 for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
     _PRESETS[(f"{_game}-MinAtar", "ppo_clip")] = Config(
         env=f"{_game}-MinAtar",
@@ -53,7 +54,7 @@ for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
         lr=5e-3,
         activation="relu",
         network="mlp",
-        hidden_sizes=(128, 128) if _game == "Breakout" else (64, 64),
+        shared_torso=_game == "Breakout",
     )
 
 

@@ -27,7 +27,7 @@ from pgjax import envs, kl_control, losses, returns, trpo
 from pgjax.algorithms import REGISTRY, PolicyTerms
 from pgjax.config import Config, HParams
 from pgjax.distributions import CATEGORICAL, GAUSSIAN
-from pgjax.networks import init_params, make_networks
+from pgjax.networks import init_params, make_networks, policy_and_value, value
 from pgjax.returns import gae
 from pgjax.rollout import EnvCarry, Trajectory, rollout
 
@@ -239,8 +239,7 @@ def make_pipeline(
             update=jnp.zeros((), jnp.int32),
         )
 
-    def policy_terms(actor_params, mb: dict[str, Array], beta: Array):
-        dist_params = actor.apply(actor_params, mb["obs"])
+    def policy_terms(dist_params, mb: dict[str, Array], beta: Array) -> PolicyTerms:
         log_prob = dist.log_prob(dist_params, mb["action"])
         adv = mb["advantages"]
         if normalize_advantages:  # over the whole minibatch, all shards
@@ -248,7 +247,7 @@ def make_pipeline(
             std = jnp.sqrt(jnp.maximum(mean_all(jnp.mean(adv**2)) - mean**2, 0.0))
             adv = (adv - mean) / (std + 1e-8)
         kl = dist.kl(mb["old_dist_params"], dist_params) if algorithm.uses_kl else jnp.zeros(())
-        return PolicyTerms(log_prob, mb["log_prob"], adv, kl, beta), dist_params
+        return PolicyTerms(log_prob, mb["log_prob"], adv, kl, beta)
 
     def masked_mean(x: Array, mb: dict[str, Array]) -> Array:
         # only REINFORCE masks steps out (its unfinished episodes); the rest use every step
@@ -256,19 +255,24 @@ def make_pipeline(
             return jnp.mean(x)
         return jnp.sum(x * mb["mask"]) / jnp.maximum(jnp.sum(mb["mask"]), 1.0)
 
-    def policy_objective(actor_params, mb: dict[str, Array], hp: HParams, beta: Array):
-        terms, dist_params = policy_terms(actor_params, mb, beta)
+    def policy_objective(dist_params, mb: dict[str, Array], hp: HParams, beta: Array):
+        terms = policy_terms(dist_params, mb, beta)
         policy_loss = masked_mean(algorithm.policy_loss(terms, hp), mb)
         return policy_loss, jnp.mean(dist.entropy(dist_params))
 
     def policy_loss_fn(actor_params, mb: dict[str, Array], hp: HParams, beta: Array):
         # the policy alone, for a policy that steps apart from its critic
-        policy_loss, entropy = policy_objective(actor_params, mb, hp, beta)
+        policy_loss, entropy = policy_objective(actor.apply(actor_params, mb["obs"]), mb, hp, beta)
         total = policy_loss + hp.ent_coef * losses.entropy_bonus(entropy)
         return total, {"policy_loss": policy_loss, "entropy": entropy}
 
     def loss_fn(params: Params, mb: dict[str, Array], hp: HParams, beta: Array):
-        values = critic.apply(params.critic, mb["obs"])
+        if critic_apart:
+            values = value(actor, critic, params.actor, params.critic, mb["obs"])
+        else:  # a shared torso is passed through once, for both heads
+            dist_params, values = policy_and_value(
+                actor, critic, params.actor, params.critic, mb["obs"]
+            )
         value_loss = masked_mean(
             losses.value_loss(
                 values,
@@ -280,7 +284,7 @@ def make_pipeline(
         )
         if critic_apart:  # the policy moves by its own step
             return hp.vf_coef * value_loss, {"value_loss": value_loss}
-        policy_loss, entropy = policy_objective(params.actor, mb, hp, beta)
+        policy_loss, entropy = policy_objective(dist_params, mb, hp, beta)
         total = policy_loss + hp.vf_coef * value_loss + hp.ent_coef * losses.entropy_bonus(entropy)
         return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
@@ -323,7 +327,7 @@ def make_pipeline(
         flat, unravel = ravel_pytree(actor_params)
 
         def surrogate(f):
-            terms, _ = policy_terms(unravel(f), data, jnp.zeros(()))
+            terms = policy_terms(actor.apply(unravel(f), data["obs"]), data, jnp.zeros(()))
             return -jnp.mean(algorithm.policy_loss(terms, hp))
 
         def mean_kl(f):
@@ -359,8 +363,10 @@ def make_pipeline(
         carry, traj, ends = rollout(k_roll, start, policy, dist, env, env_params, spec, num_steps)
         traj: Trajectory
         obs = norm(obs_norm, traj.obs)
-        values = critic.apply(params.critic, obs)
-        next_values = critic.apply(params.critic, norm(obs_norm, traj.next_obs))
+        values = value(actor, critic, params.actor, params.critic, obs)
+        next_values = value(
+            actor, critic, params.actor, params.critic, norm(obs_norm, traj.next_obs)
+        )
         if monte_carlo:
             advantages, targets, mask = _monte_carlo_weights(
                 config, hp, traj, values, next_values, algo.mean_return

@@ -69,9 +69,10 @@ def register() -> None:
 def critic_value(config, result, obs=None):
     """V(obs) under the trained critic of ``result`` (one run)."""
     from pgjax import envs
-    from pgjax.networks import make_networks
+    from pgjax.networks import make_networks, value
 
     _, _, spec = envs.make_env(config.env)
-    _, critic = make_networks(config, spec)
+    actor, critic = make_networks(config, spec)
     obs = jnp.ones(spec.obs_shape) if obs is None else obs
-    return jax.jit(critic.apply)(result.state.params.critic, obs)
+    params = result.state.params
+    return jax.jit(lambda a, c, o: value(actor, critic, a, c, o))(params.actor, params.critic, obs)

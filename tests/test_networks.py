@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from pgjax import Config, envs, make_pipeline
-from pgjax.networks import init_params, make_networks, orthogonal, orthogonal_many
+from pgjax.networks import (
+    init_params,
+    make_networks,
+    orthogonal,
+    orthogonal_many,
+    policy_and_value,
+    value,
+)
 
 
 @pytest.mark.parametrize("shape", [(4, 64), (64, 64), (400, 64), (64, 2), (3, 3, 4, 16)])
@@ -116,3 +123,36 @@ def test_cnn_on_vector_observations_is_refused():
     _, _, spec = envs.make_env("CartPole-v1")
     with pytest.raises(ValueError, match="network='cnn' needs image observations"):
         make_networks(Config(network="cnn"), spec)
+
+
+def test_a_shared_torso_feeds_both_heads_and_the_value_loss_reaches_it():
+    _, _, spec = envs.make_env("Breakout-MinAtar")
+    actor, critic = make_networks(Config(env="Breakout-MinAtar", shared_torso=True), spec)
+    actor_params, critic_params = init_params(actor, critic, jax.random.key(0), spec.obs_shape)
+    # the critic is a value head alone: a 64 -> 1 kernel with the value gain, no torso
+    kernel = critic_params["params"]["Dense_0"]["kernel"]
+    assert list(critic_params["params"]) == ["Dense_0"] and kernel.shape == (64, 1)
+    np.testing.assert_allclose(float(jnp.sum(kernel**2)), 1.0, rtol=1e-5)
+    obs = jax.random.bernoulli(jax.random.key(1), 0.1, (5, *spec.obs_shape)).astype(jnp.float32)
+    logits, features = actor.apply(actor_params, obs, with_features=True)
+    head = features @ kernel[:, 0] + critic_params["params"]["Dense_0"]["bias"][0]
+    np.testing.assert_allclose(
+        value(actor, critic, actor_params, critic_params, obs), head, rtol=1e-5
+    )
+    both = policy_and_value(actor, critic, actor_params, critic_params, obs)
+    np.testing.assert_allclose(both[0], logits, rtol=1e-6)
+    np.testing.assert_allclose(both[1], head, rtol=1e-5)
+    # a value loss moves the actor's torso (shared), never its policy head
+    grads = jax.grad(lambda a: jnp.sum(value(actor, critic, a, critic_params, obs) ** 2))(
+        actor_params
+    )["params"]
+    assert float(jnp.abs(grads["torso"]["Dense_0"]["kernel"]).max()) > 0
+    np.testing.assert_array_equal(grads["Dense_0"]["kernel"], 0.0)
+    # separate networks: the critic's own torso, and no gradient into the actor
+    actor, critic = make_networks(Config(env="Breakout-MinAtar"), spec)
+    actor_params, critic_params = init_params(actor, critic, jax.random.key(0), spec.obs_shape)
+    assert "torso" in critic_params["params"]
+    grads = jax.grad(lambda a: jnp.sum(value(actor, critic, a, critic_params, obs) ** 2))(
+        actor_params
+    )
+    assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads))

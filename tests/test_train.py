@@ -100,6 +100,14 @@ def test_truncation_bootstraps_from_the_final_observation():
     np.testing.assert_allclose(probes.critic_value(config, result), 10.0, rtol=0.05)
 
 
+def test_a_shared_torso_learns_the_truncation_value():
+    # the same truth through one torso: the value head and the policy head share features
+    config = Config(env="ConstantReward-probe", total_timesteps=40_000, shared_torso=True, **PROBE)
+    result = jax.jit(make_train(config))(jax.random.key(0))
+    assert "torso" not in result.state.params.critic["params"]
+    np.testing.assert_allclose(probes.critic_value(config, result), 10.0, rtol=0.05)
+
+
 def test_termination_does_not_bootstrap():
     config = Config(env="OneStep-probe", total_timesteps=10_000, **PROBE)
     result = jax.jit(make_train(config))(jax.random.key(0))
@@ -124,6 +132,10 @@ def test_termination_does_not_bootstrap():
         (dict(lr=0.0), r"Config.lr=0.0: must be > 0"),
         (dict(total_timesteps=10), r"Config.total_timesteps=10: must be at least one batch"),
         (dict(activation="gelu"), r"Config.activation='gelu' is unknown.*tanh, relu"),
+        (
+            dict(algo="trpo", shared_torso=True),
+            r"shared_torso=True: algo='trpo' steps its policy apart.*a2c, is_pg",
+        ),
     ],
 )
 def test_bad_config_raises_at_make_train(changes, message):
