@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pgjax import Config, HParams, make_train
+from pgjax.presets import preset
 from tests import probes
 
 probes.register()
@@ -186,3 +187,15 @@ def test_cartpole_reaches_purejaxrls_bar_over_four_vmapped_seeds():
     result = jax.jit(jax.vmap(make_train(config)))(jax.random.split(jax.random.key(0), 4))
     last = np.asarray(result.metrics["episode_return"])[:, -10:]
     assert np.mean([np.nanmean(seed) for seed in last]) >= 475
+
+
+@pytest.mark.learning
+def test_breakout_preset_learns_over_four_vmapped_seeds():
+    # a random policy scores about 1-2; the preset's 8-seed mean at 2M steps is about 41, a
+    # seed's spread about ±12, so four seeds average well above 25 unless learning broke
+    config = preset("Breakout-MinAtar")
+    result = jax.jit(jax.vmap(make_train(config)))(jax.random.split(jax.random.key(0), 4))
+    returns = np.asarray(result.metrics["episode_return"])
+    assert np.nanmean(returns[:, :5]) < 5
+    finals = [np.nanmean(seed[-10:]) for seed in returns]
+    assert np.mean(finals) > 25, finals
