@@ -76,8 +76,8 @@ ENVS = list(ANCHORS)
 BUDGETS = {env: 2_000_000 if env.endswith("MinAtar") else 500_000 for env in ENVS}
 
 
-# what an environment's PPO preset says about the environment rather than about PPO (the
-# width is PPO's: Breakout's preset widens its layers, the others keep the default 64)
+# what an environment's PPO preset says about the environment rather than about PPO (its
+# widths and Breakout's shared torso are PPO's: a shared torso is refused by REINFORCE and TRPO)
 ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize_obs",
               "vf_clip", "activation", "network")  # fmt: skip
 

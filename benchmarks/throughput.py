@@ -262,9 +262,9 @@ def single(args: argparse.Namespace) -> None:
         f"{compile_s / reference_compile_s:.2f}x the compile time",
     ]
     print("\n".join(results))
-    width = "" if args.hidden_sizes is None else "_" + "x".join(map(str, args.hidden_sizes))
-    width += "_separate" if args.separate else ""
-    name = f"throughput_single_{config.env}{width}_{jax.default_backend()}.txt"
+    suffix = "" if args.hidden_sizes is None else "_" + "x".join(map(str, args.hidden_sizes))
+    suffix += "_separate" if args.separate else ""
+    name = f"throughput_single_{config.env}{suffix}_{jax.default_backend()}.txt"
     write_table(lines + results, os.path.join(args.out_dir, name))
 
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 ALGORITHMS = ("reinforce", "a2c", "is_pg", "ppo_penalty", "ppo_clip", "trpo")
-# the algorithms whose policy and critic are fit by one loss, so they can share a torso
-JOINT_LOSS = ("a2c", "is_pg", "ppo_penalty", "ppo_clip")
 RETURN_TYPES = ("episode", "reward_to_go")
 
 # Fields whose default depends on the algorithm: a field left at None takes its algorithm's
@@ -113,8 +111,8 @@ class Config:
     shared_torso: bool = False
     """Actor and critic share one torso, each with its own head, and the critic's loss trains
     the features the policy reads (as in PPO's Atari code). About half the network's work of
-    two separate torsos of the same width. Only for algorithms fit by one loss:
-    ``pgjax.config.JOINT_LOSS``."""
+    two separate torsos of the same width. Only for algorithms that fit policy and critic by
+    one loss (``policy_step="sgd"`` in ``pgjax.algorithms.REGISTRY``)."""
     network: str = "auto"
     """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
     (``cnn`` for observations of rank 3, else ``mlp``)."""
@@ -236,11 +234,14 @@ class Config:
                 f"Config.total_timesteps={self.total_timesteps}: must be at least one batch, "
                 f"num_envs * num_steps = {self.batch_size}"
             )
-        if self.shared_torso and self.algo not in JOINT_LOSS:
+        from pgjax.algorithms import REGISTRY  # imports this module
+
+        joint_loss = [name for name, a in REGISTRY.items() if a.policy_step == "sgd"]
+        if self.shared_torso and self.algo not in joint_loss:
             raise ValueError(
                 f"Config.shared_torso=True: algo={self.algo!r} steps its policy apart from its "
                 f"critic, so they cannot share a torso; shared_torso works with "
-                f"{', '.join(JOINT_LOSS)}"
+                f"{', '.join(joint_loss)}"
             )
         for name in ("gamma", "gae_lambda"):
             _interval(name, getattr(self, name), 0.0, 1.0)

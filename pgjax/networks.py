@@ -174,8 +174,7 @@ def value(actor: Actor, critic: Critic, actor_params, critic_params, obs: Array)
     """V(s) ``[...]`` for observations ``[..., *obs_shape]`` (the actor's torso and the value
     head when they share one; the policy head's output is unused)."""
     if critic.torso is None:
-        _, features = actor.apply(actor_params, obs, with_features=True)
-        return critic.apply(critic_params, features)
+        return policy_and_value(actor, critic, actor_params, critic_params, obs)[1]
     return critic.apply(critic_params, obs)
 
 
