@@ -17,13 +17,16 @@ never a half-written one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +48,69 @@ class CheckpointError(ValueError):
     """A run folder or checkpoint that cannot be used; the message names the file and why."""
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, renamed over
+    ``path`` when complete. On any failure (a full disk, say) the temporary file is removed
+    and the old ``path``, if any, is left as it was."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_writable(folder: str | Path, what: str) -> Path:
+    """Create ``folder`` (and its parents) and write and remove a file there, before any work
+    that would be lost if the results could not be saved. ``CheckpointError`` naming ``what``
+    (e.g. the flag that gave the folder) and the system's reason if that fails."""
+    folder = Path(folder)
+    probe = folder / f".pgjax-write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CheckpointError(f"{what}: cannot write to {folder} ({reason})") from None
+    return folder
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def hold(run_dir: str | Path) -> Iterator[None]:
+    """Hold ``run_dir`` for this process while the block runs: a second ``pgjax train`` (or
+    ``hold``) of the same folder is refused with a ``CheckpointError`` naming the holder's pid.
+
+    The hold is an ``flock`` on ``run_dir/.lock``, which the system releases when the holding
+    process ends, however it ends (``kill -9`` included): a lock file left behind by a dead
+    process is stale and is simply taken over.
+    """
+    path = Path(run_dir) / LOCK_FILE
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise CheckpointError(
+                f"{run_dir} is in use by another pgjax process (pid {holder}); wait for it to "
+                "finish or stop it"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
         f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 # ---- config -------------------------------------------------------------------------------
@@ -62,7 +121,7 @@ def save_config(run_dir: str | Path, config: Config, seed: int) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     body = {"config": dataclasses.asdict(config), "seed": seed}
-    _write_atomic(run_dir / CONFIG_FILE, json.dumps(body, indent=2).encode())
+    write_atomic(run_dir / CONFIG_FILE, json.dumps(body, indent=2).encode())
 
 
 def load_config(run_dir: str | Path) -> tuple[Config, int]:
@@ -94,15 +153,22 @@ def save_checkpoint(run_dir: str | Path, state: TrainState, metrics: dict[str, n
     """Write ``state`` and ``metrics`` (dict of ``[updates]`` arrays) to the run's checkpoint,
     atomically. Returns the checkpoint's path."""
     path = Path(run_dir) / CHECKPOINT_FILE
+    host = jax.device_get(_to_host(state))
+    for leaf in jax.tree.leaves((host.params, host.opt_state)):
+        if np.issubdtype(np.asarray(leaf).dtype, np.inexact) and not np.isfinite(leaf).all():
+            raise CheckpointError(
+                f"{path}: not saved: the parameters or optimiser state hold inf or NaN "
+                "(the run diverged); the checkpoint already there is kept"
+            )
     payload = serialization.msgpack_serialize(
         {
-            "state": serialization.to_state_dict(jax.device_get(_to_host(state))),
+            "state": serialization.to_state_dict(host),
             "metrics": {k: np.asarray(v) for k, v in metrics.items()},
         }
     )
     digest = hashlib.sha256(payload).hexdigest()
     body = {"format": _FORMAT, "sha256": digest, "payload": payload}
-    _write_atomic(path, serialization.msgpack_serialize(body))
+    write_atomic(path, serialization.msgpack_serialize(body))
     return path
 
 
@@ -169,7 +235,7 @@ def write_metrics_csv(run_dir: str | Path, metrics: dict[str, np.ndarray]) -> Pa
     writer.writerow(["update", *names])
     for i, row in enumerate(zip(*columns, strict=True)):
         writer.writerow([i + 1, *(_cell(x) for x in row)])
-    _write_atomic(path, out.getvalue().encode())
+    write_atomic(path, out.getvalue().encode())
     return path
 
 
@@ -197,6 +263,10 @@ def plot_curve(run_dir: str | Path, metrics: dict[str, np.ndarray], title: str) 
     path = Path(run_dir) / CURVE_FILE
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(metrics["timesteps"], metrics["episode_return"], lw=1)
+    if not np.isfinite(metrics["episode_return"]).any():
+        steps = int(metrics["timesteps"][-1]) if len(metrics["timesteps"]) else 0
+        ax.text(0.5, 0.5, f"no episode finished in {steps:,} steps", ha="center",
+                va="center", transform=ax.transAxes)  # fmt: skip
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return")
     ax.set_title(title)
@@ -205,7 +275,7 @@ def plot_curve(run_dir: str | Path, metrics: dict[str, np.ndarray], title: str) 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    _write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return path
 
 
@@ -213,8 +283,11 @@ __all__ = [
     "CHECKPOINT_FILE",
     "CONFIG_FILE",
     "CURVE_FILE",
+    "LOCK_FILE",
     "METRICS_FILE",
     "CheckpointError",
+    "check_writable",
+    "hold",
     "load_checkpoint",
     "load_config",
     "plot_curve",
@@ -222,5 +295,6 @@ __all__ = [
     "restore",
     "save_checkpoint",
     "save_config",
+    "write_atomic",
     "write_metrics_csv",
 ]

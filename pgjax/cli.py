@@ -15,36 +15,104 @@ a traceback. The persistent JAX compilation cache is on (``PGJAX_CACHE_DIR``, de
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
+import itertools
 import os
 import signal
 import sys
+import textwrap
 import time
+import typing
 from pathlib import Path
 from typing import Annotated
 
 import tyro
 
-from pgjax.config import Config, HParams
+from pgjax.config import ALGORITHMS, Config, HParams
+from pgjax.train import num_devices
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Each field's docstring (the string literal after it in the class body), joined into one
+    line: tyro breaks a docstring's line wherever the next starts with a non-letter, and an
+    indented continuation line starts with a space."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body, docs = tree.body[0].body, {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
+
+
+def _documented(cls: type, helps: dict[str, str] | None = None) -> type:
+    """A copy of the frozen dataclass ``cls`` whose fields carry their documentation as tyro's
+    help (``helps`` replaces a field's), each a paragraph that the terminal wraps."""
+    helps = {**_field_docs(cls), **(helps or {})}
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if f.name in helps:
+            base, marks = hint, ()
+            if typing.get_origin(hint) is Annotated:
+                base, *marks = typing.get_args(hint)
+            args = [m for m in marks if isinstance(m, type(tyro.conf.arg()))]
+            others = [m for m in marks if m not in args]
+            arg = dataclasses.replace(args[0] if args else tyro.conf.arg(), help=helps[f.name])
+            hint = Annotated[(base, *others, arg)]
+        default = (
+            dataclasses.field(default_factory=f.default_factory)
+            if f.default_factory is not dataclasses.MISSING
+            else dataclasses.field(default=f.default)
+        )
+        fields.append((f.name, hint, default))
+    made = dataclasses.make_dataclass(cls.__name__, fields, frozen=True)
+    made.__doc__ = cls.__doc__
+    return made
+
+
+def _config_flags() -> type:
+    from pgjax.envs import env_names
+
+    return _documented(
+        Config,
+        {
+            "algo": f"Algorithm: {', '.join(ALGORITHMS)}.",
+            "env": f"Environment, a gymnax (>= 1.0) id: {', '.join(env_names())}.",
+        },
+    )
+
+
+ConfigFlags = _config_flags()
+"""``Config`` as tyro shows it: the same fields, their documentation as help."""
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainArgs:
+class _TrainArgs:
     """Train one run, with a live progress bar, into a run folder (config.json, metrics.csv,
     curve.png, checkpoint.msgpack); resumable."""
 
-    config: Annotated[Config, tyro.conf.arg(name="")]
+    config: Annotated[ConfigFlags, tyro.conf.arg(name="")]
     seed: int = 0
-    """PRNG seed."""
+    """PRNG seed (a resumed run keeps its own)."""
     use_preset: Annotated[bool, tyro.conf.arg(name="preset")] = False
     """Start from the tuned preset for --env (and --algo); other flags still override it."""
     run_dir: str | None = None
     """Run folder to create. Default: runs/<env>-<algo>-<date>-<time>."""
     resume: str | None = None
-    """Continue the run in this folder from its last checkpoint (only --total-timesteps may
-    change; with anneal_lr a longer run anneals over the new length)."""
+    """Continue the run in this folder from its last checkpoint, or from the start if it saved
+    none (only --total-timesteps may change; with anneal_lr a longer run anneals over the new
+    length)."""
     chunks: int = 20
     """Checkpoints per run: training runs as this many compiled chunks, saving after each."""
     progress: bool = True
@@ -54,10 +122,10 @@ class TrainArgs:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalArgs:
+class _EvalArgs:
     """Evaluate a trained run: mean ± std return over vmapped episodes; optionally a GIF."""
 
-    run_dir: tyro.conf.Positional[str]
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
     """The run folder written by `pgjax train`."""
     episodes: int = 16
     """Episodes to run (all at once, vmapped)."""
@@ -71,20 +139,27 @@ class EvalArgs:
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepArgs:
-    """Train a grid of hyperparameters × seeds as one vmapped, compiled function; writes a
-    table (mean and 95% CI of the final return per setting) and a plot of the curves.
+class _SweepArgs:
+    """Train a grid of hyperparameters × seeds as vmapped, compiled calls; writes a table (mean
+    and 95% CI of the final return per setting) and a plot of the curves.
 
     Give a comma-separated list to any of lr, gamma, gae-lambda, clip-eps, ent-coef,
     vf-coef, max-grad-norm, reward-scale, kl-beta, max-kl to sweep it, e.g. --lr 1e-4,3e-4."""
 
-    config: Annotated[Config, tyro.conf.arg(name="")]
+    config: Annotated[ConfigFlags, tyro.conf.arg(name="")]
     seeds: int = 4
     """Seeds per setting (the same seeds for every setting)."""
     use_preset: Annotated[bool, tyro.conf.arg(name="preset")] = False
     """Start from the tuned preset for --env (and --algo); other flags still override it."""
-    out: str = "sweep"
+    out: str = "runs/sweep"
     """Folder for sweep.md and sweep.png."""
+    per_call: int = 1
+    """Settings trained together in one compiled call (vmapped), all with the same compiled
+    function. 1: Ctrl-C keeps every setting finished so far; more: faster where one setting
+    does not fill the device."""
+
+
+TrainArgs, EvalArgs, SweepArgs = map(_documented, (_TrainArgs, _EvalArgs, _SweepArgs))
 
 
 class UserError(Exception):
@@ -105,6 +180,12 @@ def _with_preset(config: Config) -> Config:
         if getattr(config, f.name) != getattr(plain, f.name)
     }
     return preset(config.env, config.algo).replace(**given)
+
+
+def _flags_config(args: TrainArgs | SweepArgs) -> Config:
+    """The ``Config`` the flags give: ``--preset``'s, where asked, with the flags given."""
+    config = Config.from_dict(dataclasses.asdict(args.config))
+    return _with_preset(config) if args.use_preset and not getattr(args, "resume", None) else config
 
 
 def _enable_compilation_cache() -> None:
@@ -148,51 +229,82 @@ class _StopOnSigint:
 # ---- train --------------------------------------------------------------------------------
 
 
-def run_train(args: TrainArgs, argv: list[str]) -> int:
-    import jax
+def _given(argv: list[str], *flags: str) -> bool:
+    """Whether any of ``flags`` (``--name``, also as ``--name=value``) is in ``argv``."""
+    return any(a.split("=")[0] in flags for a in argv)
 
+
+def run_train(args: TrainArgs, argv: list[str]) -> int:
     from pgjax import checkpoint
-    from pgjax.progress import ProgressBar, final_return, format_report, train_in_chunks
 
     if args.chunks < 1:
         raise UserError(f"--chunks={args.chunks}: must be a positive integer")
     if args.resume:
         run_dir = Path(args.resume)
-        config, seed = checkpoint.load_config(run_dir)
-        changed = [
-            f.name
-            for f in dataclasses.fields(Config)
-            if f.name != "total_timesteps"
-            and getattr(args.config, f.name) != getattr(Config(), f.name)
-        ]
-        if changed or args.use_preset or args.run_dir:
-            raise UserError(
-                f"--resume continues {run_dir} with its own config; only --total-timesteps may "
-                f"change (also given: {', '.join(changed) or '--preset/--run-dir'})"
-            )
-        if any(a.split("=")[0] in ("--total-timesteps", "--total_timesteps") for a in argv):
-            config = config.replace(total_timesteps=args.config.total_timesteps)
-        config.validate()
-        state, metrics = checkpoint.restore(run_dir, config, seed)
-        done = int(state.update)
-        if done >= config.num_updates:
-            print(f"pgjax: {run_dir} already has {done} of {config.num_updates} updates")
-            return 0
-        print(f"pgjax: resuming {run_dir} at update {done} of {config.num_updates}")
+        checkpoint.load_config(run_dir)  # a clear error if it is not a run folder
+        checkpoint.check_writable(run_dir, "--resume")
     else:
-        config = _with_preset(args.config) if args.use_preset else args.config
-        config.validate()
-        seed, state, metrics = args.seed, None, None
+        config = _flags_config(args)
+        num_devices(config)  # validates, and checks the devices are there
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.run_dir or f"runs/{config.env}-{config.algo}-{stamp}")
-        if (run_dir / checkpoint.CONFIG_FILE).exists():
-            raise UserError(
-                f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
-                "or choose another --run-dir"
-            )
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UserError(f"--run-dir {run_dir}: exists and is not a folder")
-    checkpoint.save_config(run_dir, config, seed)
+        checkpoint.check_writable(run_dir, "--run-dir")
+    with checkpoint.hold(run_dir):  # one process at a time in a run folder
+        if args.resume:
+            config, seed, state, metrics = _resumed(args, argv, run_dir)
+            if state is not None and int(state.update) >= config.num_updates:
+                print(f"pgjax: {run_dir} already has {int(state.update)} of {config.num_updates}"
+                      " updates")  # fmt: skip
+                return 0
+        else:
+            if (run_dir / checkpoint.CONFIG_FILE).exists():
+                raise UserError(
+                    f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
+                    "or choose another --run-dir"
+                )
+            seed, state, metrics = args.seed, None, None
+        checkpoint.save_config(run_dir, config, seed)
+        return _train(args, config, seed, run_dir, state, metrics)
+
+
+def _resumed(args: TrainArgs, argv: list[str], run_dir: Path):
+    """The held run's config (with a new --total-timesteps), seed, state and metrics; state
+    and metrics ``None`` where it saved no checkpoint yet (it starts from update 0)."""
+    from pgjax import checkpoint
+
+    config, seed = checkpoint.load_config(run_dir)
+    given = _flags_config(args)
+    changed = [
+        f"--{f.name.replace('_', '-')}"
+        for f in dataclasses.fields(Config)
+        if f.name != "total_timesteps" and getattr(given, f.name) != getattr(Config(), f.name)
+    ]
+    changed += ["--preset"] * args.use_preset + ["--run-dir"] * bool(args.run_dir)
+    if _given(argv, "--seed") and args.seed != seed:
+        changed.append(f"--seed (the run's seed is {seed})")
+    if changed:
+        raise UserError(
+            f"--resume continues {run_dir} with its own config and seed; only "
+            f"--total-timesteps may change (also given: {', '.join(changed)})"
+        )
+    if _given(argv, "--total-timesteps", "--total_timesteps"):
+        config = config.replace(total_timesteps=args.config.total_timesteps)
+    num_devices(config)
+    if not (run_dir / checkpoint.CHECKPOINT_FILE).exists():
+        print(f"pgjax: resuming {run_dir} from the start (it saved no checkpoint)")
+        return config, seed, None, None
+    state, metrics = checkpoint.restore(run_dir, config, seed)
+    if int(state.update) < config.num_updates:
+        print(f"pgjax: resuming {run_dir} at update {int(state.update)} of {config.num_updates}")
+    return config, seed, state, metrics
+
+
+def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, metrics) -> int:
+    import jax
+
+    from pgjax import checkpoint
+    from pgjax.progress import ProgressBar, final_return, format_report, train_in_chunks
+
     print(f"pgjax: {_describe(config)}")
     print(f"pgjax: run folder {run_dir}")
 
@@ -204,18 +316,20 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
 
     bar = ProgressBar(config.num_updates, config.batch_size)
     start = time.perf_counter()
-    with _StopOnSigint() as stop:
-        result = train_in_chunks(
-            config,
-            jax.random.key(seed),
-            num_chunks=args.chunks,
-            on_chunk=save,
-            on_update=bar if args.progress else None,
-            should_stop=lambda: stop.requested,
-            state=state,
-            metrics=metrics,
-        )
-    bar.close()
+    try:
+        with _StopOnSigint() as stop:
+            result = train_in_chunks(
+                config,
+                jax.random.key(seed),
+                num_chunks=args.chunks,
+                on_chunk=save,
+                on_update=bar if args.progress else None,
+                should_stop=lambda: stop.requested,
+                state=state,
+                metrics=metrics,
+            )
+    finally:
+        bar.close()
     seconds = time.perf_counter() - start
     metrics = result.metrics
     checkpoint.plot_curve(run_dir, metrics, f"{config.algo} on {config.env}")
@@ -226,9 +340,14 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
             f"Continue with: pgjax train --resume {run_dir}"
         )
         return EXIT_INTERRUPTED
+    final = final_return(metrics)
+    outcome = (
+        f"final return (mean of the last 10 updates) {final:.1f}"
+        if final == final
+        else f"no episode finished in {done * config.batch_size:,} steps"
+    )
     print(
-        f"pgjax: done in {seconds:.1f}s: final return (mean of the last 10 updates) "
-        f"{final_return(metrics):.1f}; wrote {run_dir}/"
+        f"pgjax: done in {seconds:.1f}s: {outcome}; wrote {run_dir}/"
         f"{{{checkpoint.CONFIG_FILE}, {checkpoint.METRICS_FILE}, {checkpoint.CURVE_FILE}, "
         f"{checkpoint.CHECKPOINT_FILE}}}"
     )
@@ -249,8 +368,10 @@ def run_eval(args: EvalArgs) -> int:
     if args.episodes < 1:
         raise UserError(f"--episodes={args.episodes}: must be a positive integer")
     config, seed = checkpoint.load_config(args.run_dir)
-    if args.render and not can_render(config.env):
-        raise UserError(f"cannot render {config.env}; renderable: {', '.join(renderable())}")
+    if args.render:
+        if not can_render(config.env):
+            raise UserError(f"cannot render {config.env}; renderable: {', '.join(renderable())}")
+        checkpoint.check_writable(Path(args.render).parent, "--render")
     state, _ = checkpoint.restore(args.run_dir, config, seed)
     key = jax.random.key(args.seed)
     returns = evaluate(config, state, key, episodes=args.episodes, greedy=args.greedy)
@@ -302,34 +423,69 @@ def split_grid(argv: list[str]) -> tuple[list[str], dict[str, list[float]]]:
 
 
 def run_sweep(args: SweepArgs, grid: dict[str, list[float]]) -> int:
-    from pgjax import sweep
+    from pgjax import checkpoint, sweep
     from pgjax.progress import ProgressBar
 
     if args.seeds < 1:
         raise UserError(f"--seeds={args.seeds}: must be a positive integer")
-    config = _with_preset(args.config) if args.use_preset else args.config
+    if args.per_call < 1:
+        raise UserError(f"--per-call={args.per_call}: must be a positive integer")
+    config = _flags_config(args)
     config.validate()
     points = sweep.grid_points(grid)
+    for point in points:  # every value checked before anything trains
+        config.replace(**point).validate()
+    out = checkpoint.check_writable(args.out, "--out")
+    per_call = min(args.per_call, max(len(points), 1))
+    calls = -(-max(len(points), 1) // per_call)
     print(f"pgjax: sweep of {len(points)} settings x {args.seeds} seeds: {_describe(config)}")
-    bar = ProgressBar(config.num_updates, config.batch_size * len(points) * args.seeds)
-    result = sweep.sweep(config, grid, args.seeds, on_update=bar)
-    bar.close()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    bar = ProgressBar(config.num_updates * calls, config.batch_size * per_call * args.seeds)
+    parts, stopped = [], False
+    try:
+        with _StopOnSigint() as stop:
+            for part in sweep.iter_sweep(
+                config, grid, args.seeds, on_update=bar, per_call=per_call
+            ):
+                parts.append(part)
+                if stop.requested:
+                    break
+    except KeyboardInterrupt:
+        stopped = True
+    finally:
+        bar.close()
+    done = sum(len(p.settings) for p in parts)
+    stopped = stopped or done < max(len(points), 1)
+    if not parts:
+        print("pgjax: interrupted before any setting finished; nothing to write")
+        return EXIT_INTERRUPTED
+    result = sweep.merge(parts)
     text = sweep.table(result, config)
-    (out / "sweep.md").write_text(text)
-    sweep.plot(result, config, out / "sweep.png")
     print(text)
+    try:
+        checkpoint.write_atomic(out / "sweep.md", text.encode())
+        sweep.plot(result, config, out / "sweep.png")
+    except OSError as error:
+        print(f"pgjax: the table above could not be saved: {_os_error(error)}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"pgjax: wrote {out / 'sweep.md'} and {out / 'sweep.png'}")
+    if stopped:
+        print(f"pgjax: interrupted: {done} of {len(points)} settings finished", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 
 # ---- main ---------------------------------------------------------------------------------
 
 
+def _os_error(error: OSError) -> str:
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from pgjax.checkpoint import CheckpointError
+    from pgjax.progress import DivergedError
 
     try:
         grid: dict[str, list[float]] = {}
@@ -347,6 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, CheckpointError, ValueError) as error:
         print(f"pgjax: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except DivergedError as error:
+        print(f"pgjax: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as error:  # a full disk, a folder that vanished: the files before it stay
+        print(f"pgjax: cannot write: {_os_error(error)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("pgjax: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

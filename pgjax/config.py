@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -247,12 +249,13 @@ class Config:
             _interval(name, getattr(self, name), 0.0, 1.0)
         for name in ("lr", "max_grad_norm", "reward_scale", "kl_beta", "max_kl"):
             value = getattr(self, name)
-            if not value > 0:  # also rejects NaN
-                raise ValueError(f"Config.{name}={value!r}: must be > 0")
+            if not (_finite(value) and value > 0):
+                raise ValueError(f"Config.{name}={value!r}: must be a finite number > 0")
         _interval("clip_eps", self.clip_eps, 0.0, 1.0)
-        if self.kl_target is not None and not self.kl_target > 0:
+        if self.kl_target is not None and not (_finite(self.kl_target) and self.kl_target > 0):
             raise ValueError(
-                f"Config.kl_target={self.kl_target!r}: must be > 0, or None for a fixed β"
+                f"Config.kl_target={self.kl_target!r}: must be a finite number > 0, or None "
+                "for a fixed β"
             )
         if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 0:
             raise ValueError(
@@ -262,8 +265,8 @@ class Config:
             self.check_shards(self.devices)
         for name in ("ent_coef", "vf_coef", "cg_damping"):
             value = getattr(self, name)
-            if not value >= 0:
-                raise ValueError(f"Config.{name}={value!r}: must be >= 0")
+            if not (_finite(value) and value >= 0):
+                raise ValueError(f"Config.{name}={value!r}: must be a finite number >= 0")
 
     def check_shards(self, shards: int) -> None:
         """Raise ``ValueError`` unless the run can be split evenly over ``shards`` devices."""
@@ -297,6 +300,11 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> None
         raise ValueError(f"Config.{name}={value!r} is unknown{hint}; allowed: {listing}")
 
 
+def _finite(value: Any) -> bool:
+    """A real number, neither infinite nor NaN (bools and strings are not numbers here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _interval(name: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
+    if not (_finite(value) and low <= value <= high):
         raise ValueError(f"Config.{name}={value!r}: must be in [{low}, {high}]")

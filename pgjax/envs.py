@@ -39,8 +39,20 @@ class EnvSpec(NamedTuple):
 
 
 def make_env(name: str) -> tuple[Any, Any, EnvSpec]:
-    """Create a gymnax environment with its default params and its ``EnvSpec``."""
-    env, params = gymnax.make(name)
+    """Create a gymnax environment with its default params and its ``EnvSpec``.
+
+    ``ValueError`` (one line) where creation needs a download that fails: gymnax's
+    ``MNISTBandit-bsuite`` fetches MNIST the first time it is made.
+    """
+    try:
+        env, params = gymnax.make(name)
+    except OSError as error:  # urllib's URLError and HTTPError are OSErrors
+        reason = getattr(error, "reason", None) or error.strerror or error
+        raise ValueError(
+            f"Config.env={name!r}: gymnax downloads data to create it (MNIST, into /tmp/mnist) "
+            f"and the download failed ({reason}); run it once where the internet can be "
+            "reached, or choose another environment"
+        ) from None
     obs_shape = tuple(env.observation_space(params).shape)
     space = env.action_space(params)
     if isinstance(space, spaces.Discrete):

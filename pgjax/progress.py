@@ -14,10 +14,20 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec as P
 
 from pgjax.config import Config, HParams
-from pgjax.train import TrainResult, TrainState, make_pipeline
+from pgjax.train import (
+    AXIS,
+    STATE_SPEC,
+    TrainResult,
+    TrainState,
+    data_parallel,
+    make_pipeline,
+    num_devices,
+)
 
 Array = jax.Array
 
@@ -65,44 +75,53 @@ def train_in_chunks(
       should_stop: checked after each chunk (and its ``on_chunk``); when it returns True the
         run stops there and the result so far is returned (``state.update`` tells how far).
 
+    Raises:
+      DivergedError: a chunk produced a non-finite loss or parameters; raised before that
+        chunk reaches ``on_chunk``, so a checkpoint written there is never a non-finite one.
+
     Returns:
       ``TrainResult`` with host (numpy) metrics of shape ``[updates done]``.
     """
-    pipeline = make_pipeline(config, on_update)
+    shards = num_devices(config)  # a ValueError names the field if the devices are not there
+    pipeline = make_pipeline(
+        config, on_update, axis_name=AXIS if shards > 1 else None, num_shards=shards
+    )
     hp = config.hparams() if hparams is None else hparams
     chunk = max(1, math.ceil(config.num_updates / num_chunks))
 
-    @jax.jit
-    def init(key: Array) -> TrainState:
-        return pipeline.init(key, hp)
-
-    def run(state: TrainState):
+    def run(state: TrainState, hp: HParams):
         # every chunk has the same length, so one compilation serves them all; updates past
         # the end of the run (in the last chunk) are skipped, and their rows dropped
+        update = lambda s: pipeline.update(s, hp)  # noqa: E731
+        # what a skipped update reports: zeros of each metric's shape and dtype
+        skipped = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), jax.eval_shape(update, state))
+
         def step(state: TrainState, _):
             return jax.lax.cond(
-                state.update < config.num_updates,
-                lambda s: pipeline.update(s, hp),
-                lambda s: (s, skipped),
-                state,
+                state.update < config.num_updates, update, lambda s: (s, skipped[1]), state
             )
 
-        return jax.lax.scan(step, state, None, length=chunk)
+        state, metrics = jax.lax.scan(step, state, None, length=chunk)
+        return state, metrics, params_finite(state.params)
 
-    run = jax.jit(run)
+    if shards > 1:  # environments split over the devices, as make_train splits them
+        traced = jax.tree.map(jnp.asarray, hp)  # passed in, as make_train passes them
+        init_dp = jax.jit(data_parallel(pipeline.init, shards, (P(), P()), STATE_SPEC))
+        run_dp = jax.jit(data_parallel(run, shards, (STATE_SPEC, P()), (STATE_SPEC, P(), P())))
+        init, run_chunk = (lambda k: init_dp(k, traced)), (lambda s: run_dp(s, traced))
+    else:  # the hyperparameters are constants, as in make_train's single-device train
+        init, run_chunk = jax.jit(lambda k: pipeline.init(k, hp)), jax.jit(lambda s: run(s, hp))
     if state is None:
         state = init(key)
-    # what a skipped update reports: zeros of each metric's shape and dtype
-    shapes = jax.eval_shape(lambda s: pipeline.update(s, hp)[1], state)
-    skipped = jax.tree.map(lambda x: jax.numpy.zeros(x.shape, x.dtype), shapes)
     history: list[dict[str, np.ndarray]] = [metrics] if metrics else []
     done = int(state.update)
     start = time.perf_counter()
     while done < config.num_updates:
         length = min(chunk, config.num_updates - done)
         tick = time.perf_counter()
-        state, chunk_metrics = run(state)
+        state, chunk_metrics, finite = run_chunk(state)
         chunk_metrics = {k: v[:length] for k, v in jax.device_get(chunk_metrics).items()}
+        _check_finite(config, chunk_metrics, bool(finite), done)
         history = [_merge([*history, chunk_metrics])]
         done += length
         if on_chunk is not None:
@@ -122,6 +141,50 @@ def train_in_chunks(
             break
     merged = history[0] if history else {}
     return TrainResult(state, merged)
+
+
+LOSS_METRICS = ("loss", "policy_loss", "value_loss", "grad_norm")
+"""The metrics that are finite in every healthy update (the episode statistics are NaN where
+no episode ended, and are not among them)."""
+
+
+class DivergedError(FloatingPointError):
+    """Training produced a non-finite loss or non-finite parameters. ``update`` is the first
+    update (1-based) at which it was seen; the message names the likely cause."""
+
+    def __init__(self, message: str, update: int):
+        super().__init__(message)
+        self.update = update
+
+
+def params_finite(params) -> Array:
+    """True (a scalar) where every parameter is finite: one reduction, cheap inside jit."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(params)]))
+
+
+def diverged_updates(metrics: dict[str, np.ndarray]) -> np.ndarray:
+    """Boolean ``[..., updates]``: where a loss or gradient norm (``LOSS_METRICS``) is not
+    finite."""
+    bad = [~np.isfinite(np.asarray(metrics[k])) for k in LOSS_METRICS if k in metrics]
+    return np.any(bad, axis=0)
+
+
+def _check_finite(config: Config, chunk: dict[str, np.ndarray], finite: bool, done: int):
+    # called before the chunk is handed on (to a checkpoint): a non-finite state is never saved
+    bad = np.flatnonzero(diverged_updates(chunk))
+    if finite and not len(bad):
+        return
+    length = len(chunk["timesteps"])
+    update = done + 1 + (int(bad[0]) if len(bad) else length - 1)
+    what = "the loss" if len(bad) else "the parameters"
+    raise DivergedError(
+        f"training diverged at update {update} of {config.num_updates}: {what} became "
+        f"non-finite (inf or NaN); the last good state is that of update {done}. Likely "
+        f"cause: steps too large for this problem (lr={config.lr:g}, "
+        f"reward_scale={config.reward_scale:g}, max_grad_norm={config.max_grad_norm:g}); "
+        "lower lr or reward_scale",
+        update,
+    )
 
 
 class ProgressBar:
@@ -147,8 +210,11 @@ class ProgressBar:
     def __call__(self, info: dict) -> None:
         now = time.perf_counter()
         update = int(np.max(info["update"]))
-        if self.start is None:  # first call: after compilation; rates count from here
-            self.start, self.start_update = now, update - 1
+        if self.start is None:  # first call: after compilation; rates count from here, and
+            # the first line is drawn once there is a rate (a resumed run starts mid-way)
+            self.start, self.start_update = now, update
+            self.drawn = self.update = update
+            self.next_line = math.floor(update / self.num_updates * 10 + 1) / 10
         self.update = max(self.update, update)
         count = float(np.sum(info["episode_count"]))
         if count:
@@ -176,10 +242,10 @@ class ProgressBar:
         rate = done * self.batch_size / elapsed if elapsed > 0 else 0.0
         eta = (self.num_updates - self.update) * elapsed / done if done > 0 else math.nan
         totals = sum(t for t, _ in self.recent), sum(c for _, c in self.recent)
-        ret = totals[0] / totals[1] if totals[1] else math.nan
+        ret = f"{totals[0] / totals[1]:8.1f}" if totals[1] else f"{'--':>8}"
         return (
             f"[{'#' * filled}{'.' * (width - filled)}] {self.update * self.batch_size:>11,} steps "
-            f"| {rate:>9,.0f} steps/s | return {ret:8.1f} | ETA {_duration(eta)}"
+            f"| {rate:>9,.0f} steps/s | return {ret} | ETA {_duration(eta)}"
         )
 
     def close(self) -> None:
@@ -224,4 +290,14 @@ def final_return(metrics: dict[str, np.ndarray], last: int = 10) -> float:
     return float(finite[-1]) if len(finite) else math.nan
 
 
-__all__ = ["ChunkReport", "ProgressBar", "final_return", "format_report", "train_in_chunks"]
+__all__ = [
+    "LOSS_METRICS",
+    "ChunkReport",
+    "DivergedError",
+    "ProgressBar",
+    "diverged_updates",
+    "final_return",
+    "format_report",
+    "params_finite",
+    "train_in_chunks",
+]

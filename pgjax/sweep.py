@@ -15,7 +15,7 @@ import io
 import itertools
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,8 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pgjax.checkpoint import write_atomic
 from pgjax.config import Config, HParams
-from pgjax.progress import final_return
+from pgjax.progress import diverged_updates, final_return, params_finite
 from pgjax.train import make_train
 
 Array = jax.Array
@@ -32,10 +33,13 @@ Array = jax.Array
 
 class SweepResult(NamedTuple):
     """``settings``: one dict per grid point (swept field → value), in grid order.
-    ``metrics``: dict of host arrays ``[settings, seeds, num_updates]``."""
+    ``metrics``: dict of host arrays ``[settings, seeds, num_updates]``.
+    ``diverged``: bool ``[settings, seeds]``, where a loss or the final parameters went
+    non-finite (``pgjax.progress.LOSS_METRICS``): such a run has no meaningful return."""
 
     settings: list[dict[str, float]]
     metrics: dict[str, np.ndarray]
+    diverged: np.ndarray
 
 
 def grid_points(grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
@@ -52,32 +56,81 @@ def grid_points(grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
+def iter_sweep(
+    config: Config,
+    grid: Mapping[str, Sequence[float]],
+    seeds: int,
+    key: Array | None = None,
+    on_update: Callable[[dict], None] | None = None,
+    *,
+    per_call: int | None = None,
+) -> Iterator[SweepResult]:
+    """Train every point of ``grid`` with ``seeds`` seeds, ``per_call`` settings per compiled
+    call (default: all of them in one), yielding each call's ``SweepResult`` as it finishes,
+    so that a caller keeps what is done if it stops early. Every call runs the same compiled
+    function (the last group is padded with its last setting, whose rows are dropped).
+
+    Each swept value is checked as the ``Config`` field it replaces (``ValueError`` naming it).
+    ``on_update`` hears updates counted across the calls: ``1 … num_updates × calls``.
+    """
+    settings = grid_points(grid)
+    for setting in settings:
+        config.replace(**setting).validate()
+    settings = settings or [{}]
+    per_call = len(settings) if per_call is None else per_call
+    if per_call < 1:
+        raise ValueError(f"sweep: per_call={per_call}: must be a positive integer")
+    keys = jax.random.split(jax.random.key(0) if key is None else key, seeds)
+    offset = [0]  # updates of the calls already done, for on_update
+
+    def report(info: dict) -> None:
+        on_update({**info, "update": info["update"] + offset[0]})
+
+    train = make_train(config, report if on_update is not None else None)
+
+    def one(key: Array, hp: HParams):
+        result = train(key, hp)
+        return result.metrics, ~params_finite(result.state.params)
+
+    over_seeds = jax.vmap(one, in_axes=(0, None))
+    axes = HParams(*[0 if f in grid else None for f in HParams._fields])
+    if grid:
+        run = jax.jit(jax.vmap(over_seeds, in_axes=(None, axes)))
+    else:  # a single setting: still [1, seeds, ...]
+        run = jax.jit(lambda keys, hp: jax.tree.map(lambda x: x[None], over_seeds(keys, hp)))
+    base = config.hparams()
+    for start in range(0, len(settings), per_call):
+        group = settings[start : start + per_call]
+        padded = group + group[-1:] * (per_call - len(group))
+        hp = base._replace(**{n: jnp.asarray([s[n] for s in padded], jnp.float32) for n in grid})
+        metrics, bad_params = jax.device_get(run(keys, hp))
+        metrics = {k: np.asarray(v)[: len(group)] for k, v in metrics.items()}
+        diverged = np.asarray(bad_params)[: len(group)] | diverged_updates(metrics).any(-1)
+        offset[0] += config.num_updates
+        yield SweepResult(group, metrics, diverged)
+
+
+def merge(parts: Sequence[SweepResult]) -> SweepResult:
+    """One ``SweepResult`` of several (e.g. ``iter_sweep``'s), settings in order."""
+    return SweepResult(
+        [s for p in parts for s in p.settings],
+        {k: np.concatenate([p.metrics[k] for p in parts]) for k in parts[0].metrics},
+        np.concatenate([p.diverged for p in parts]),
+    )
+
+
 def sweep(
     config: Config,
     grid: Mapping[str, Sequence[float]],
     seeds: int,
     key: Array | None = None,
     on_update: Callable[[dict], None] | None = None,
+    *,
+    per_call: int | None = None,
 ) -> SweepResult:
-    """Train every point of ``grid`` with ``seeds`` seeds, in one compiled call.
-
-    Each swept value is checked as the ``Config`` field it replaces (``ValueError`` naming it).
-    """
-    settings = grid_points(grid)
-    for setting in settings:
-        config.replace(**setting).validate()
-    key = jax.random.key(0) if key is None else key
-    base = config.hparams()
-    hp = base._replace(**{n: jnp.asarray([s[n] for s in settings], jnp.float32) for n in grid})
-    axes = HParams(*[0 if f in grid else None for f in HParams._fields])
-    train = make_train(config, on_update)
-    over_seeds = jax.vmap(train, in_axes=(0, None))
-    over_grid = jax.vmap(over_seeds, in_axes=(None, axes))
-    if not grid:  # a single setting: still [1, seeds, ...]
-        over_grid = lambda keys, hp: jax.tree.map(lambda x: x[None], over_seeds(keys, hp))  # noqa: E731
-    result = jax.jit(over_grid)(jax.random.split(key, seeds), hp)
-    metrics = {k: np.asarray(v) for k, v in jax.device_get(result.metrics).items()}
-    return SweepResult(settings or [{}], metrics)
+    """Train every point of ``grid`` with ``seeds`` seeds: by default in one compiled call
+    (see ``iter_sweep``)."""
+    return merge(list(iter_sweep(config, grid, seeds, key, on_update, per_call=per_call)))
 
 
 def confidence_interval(values: np.ndarray) -> tuple[float, float]:
@@ -92,26 +145,39 @@ def confidence_interval(values: np.ndarray) -> tuple[float, float]:
 
 
 class Row(NamedTuple):
+    """A setting's final returns: ``mean`` and ``ci`` over its seeds (NaN if any seed
+    ``diverged``: a diverged setting has no return), ``per_seed`` (NaN where diverged)."""
+
     setting: dict[str, float]
     mean: float
     ci: float
     per_seed: list[float]
+    diverged: int
 
 
 def summarize(result: SweepResult, last: int = 10) -> list[Row]:
     """Per setting: the final return (mean over the last ``last`` updates) of every seed,
-    their mean and 95% interval."""
+    their mean and 95% interval, and how many seeds diverged."""
     rows = []
     for i, setting in enumerate(result.settings):
-        finals = [
-            final_return({"episode_return": r}, last) for r in result.metrics["episode_return"][i]
-        ]
-        rows.append(Row(setting, *confidence_interval(np.array(finals)), finals))
+        finals = np.array(
+            [final_return({"episode_return": r}, last) for r in result.metrics["episode_return"][i]]
+        )
+        bad = result.diverged[i]
+        finals[bad] = np.nan
+        mean, ci = confidence_interval(finals) if not bad.any() else (math.nan, math.nan)
+        rows.append(Row(setting, mean, ci, finals.tolist(), int(bad.sum())))
     return rows
 
 
 def _label(setting: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:g}" for k, v in setting.items()) or "(config)"
+
+
+def _cells(row: Row, seeds: int) -> str:
+    if row.diverged:
+        return f"diverged ({row.diverged} of {seeds} seeds) | "
+    return f"{row.mean:.1f} | {row.ci:.1f}"
 
 
 def table(result: SweepResult, config: Config) -> str:
@@ -125,7 +191,7 @@ def table(result: SweepResult, config: Config) -> str:
         "| setting | final return | 95% CI ± |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| {_label(r.setting)} | {r.mean:.1f} | {r.ci:.1f} |" for r in rows]
+    lines += [f"| {_label(r.setting)} | {_cells(r, seeds)} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +211,8 @@ def plot(result: SweepResult, config: Config, path: str | Path) -> Path:
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(curves, 0)
             half = 1.96 * np.nanstd(curves, 0, ddof=1 if curves.shape[0] > 1 else 0) / np.sqrt(n)
-        ax.plot(steps, mean, lw=1.2, label=_label(setting))
+        label = _label(setting) + (" (diverged)" if result.diverged[i].any() else "")
+        ax.plot(steps, mean, lw=1.2, label=label)
         ax.fill_between(steps, mean - half, mean + half, alpha=0.2)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("mean episode return")
@@ -157,7 +224,7 @@ def plot(result: SweepResult, config: Config, path: str | Path) -> Path:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     path = Path(path)
-    path.write_bytes(buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return path
 
 
@@ -166,6 +233,8 @@ __all__ = [
     "SweepResult",
     "confidence_interval",
     "grid_points",
+    "iter_sweep",
+    "merge",
     "plot",
     "summarize",
     "sweep",

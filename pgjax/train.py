@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
+from jax.sharding import PartitionSpec as P
 
 from pgjax import envs, kl_control, losses, returns, trpo
 from pgjax.algorithms import REGISTRY, PolicyTerms
@@ -540,14 +541,10 @@ def num_devices(config: Config) -> int:
 
 
 def _data_parallel_train(config: Config, on_update, shards: int) -> Callable[..., TrainResult]:
-    """One run over ``shards`` devices with ``shard_map``: environments split, gradients and
-    statistics averaged (see ``make_pipeline``). Parameters, optimiser state and metrics come
-    back replicated; environment states concatenated along the environment axis."""
-    from jax.sharding import Mesh
-    from jax.sharding import PartitionSpec as P
-
-    mesh = Mesh(np.array(jax.devices()[:shards]), ("devices",))
-    pipeline = make_pipeline(config, on_update, axis_name="devices", num_shards=shards)
+    """One run over ``shards`` devices (see ``data_parallel``). Parameters, optimiser state and
+    metrics come back replicated; environment states concatenated along the environment
+    axis."""
+    pipeline = make_pipeline(config, on_update, axis_name=AXIS, num_shards=shards)
 
     def run(key: Array, hp: HParams):
         state = pipeline.init(key, hp)
@@ -555,10 +552,7 @@ def _data_parallel_train(config: Config, on_update, shards: int) -> Callable[...
             lambda s, _: pipeline.update(s, hp), state, None, length=config.num_updates
         )
 
-    state_spec = TrainState(P(), P(), P("devices"), P(), P(), P(), P())
-    sharded = jax.shard_map(
-        run, mesh=mesh, in_specs=(P(), P()), out_specs=(state_spec, P()), check_vma=False
-    )
+    sharded = data_parallel(run, shards, (P(), P()), (STATE_SPEC, P()))
 
     def train(key: Array, hparams: HParams | None = None) -> TrainResult:
         hp = config.hparams() if hparams is None else hparams
@@ -566,6 +560,24 @@ def _data_parallel_train(config: Config, on_update, shards: int) -> Callable[...
         return TrainResult(state, metrics)
 
     return train
+
+
+AXIS = "devices"
+"""The mesh axis a data-parallel pipeline averages over (``make_pipeline(axis_name=AXIS)``)."""
+STATE_SPEC = TrainState(P(), P(), P(AXIS), P(), P(), P(), P())
+"""How a data-parallel ``TrainState`` lies on the devices: environment states split along the
+environment axis, everything else replicated."""
+
+
+def data_parallel(fn: Callable, shards: int, in_specs: Any, out_specs: Any) -> Callable:
+    """``fn`` under ``shard_map`` over the first ``shards`` devices, on the axis ``AXIS``: each
+    device runs ``fn`` on its share of the arguments laid out by ``in_specs`` (e.g.
+    ``STATE_SPEC``), so that a pipeline built with ``axis_name=AXIS, num_shards=shards``
+    averages over all of them."""
+    from jax.sharding import Mesh
+
+    mesh = Mesh(np.array(jax.devices()[:shards]), (AXIS,))
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
 
 
 def train_seeds(

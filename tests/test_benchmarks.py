@@ -21,6 +21,7 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
         ("family.py", "| ppo_clip |", []),
         ("seed_claims.py", "baseline", []),
         ("scale.py", "| data parallel |", []),
+        ("same_numbers.py", "same numbers", []),
     ],
 )
 def test_quick_mode_runs(script, expected, args, tmp_path):

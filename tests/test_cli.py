@@ -18,14 +18,31 @@ from pgjax import Config, checkpoint, make_pipeline
 TINY = ["--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2", "--no-anneal-lr"]
 
 
+def _environment(cwd, env=None) -> dict:
+    return {**os.environ, "PGJAX_CACHE_DIR": str(Path(cwd) / "cache"), **(env or {})}
+
+
 def pgjax(*args, cwd, timeout=600, env=None):
+    """Run ``pgjax args`` to its end: the completed process, its output as text."""
     return subprocess.run(
         [sys.executable, "-m", "pgjax.cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env={**os.environ, "PGJAX_CACHE_DIR": str(Path(cwd) / "cache"), **(env or {})},
+        env=_environment(cwd, env),
+    )
+
+
+def pgjax_started(*args, cwd) -> subprocess.Popen:
+    """Start ``pgjax args`` and return at once, its output readable as text through pipes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pgjax.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=_environment(cwd),
     )
 
 
@@ -74,14 +91,7 @@ def test_resume_continues_to_the_same_bits(reference):
 def test_ctrl_c_saves_and_the_resumed_run_is_the_uninterrupted_one(reference):
     cwd = reference
     args = ["train", *TINY, "--total-timesteps", 128_000, "--run-dir", "cut", "--chunks", 100]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pgjax.cli", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PGJAX_CACHE_DIR": str(cwd / "cache")},
-    )
+    process = pgjax_started(*args, cwd=cwd)
     deadline = time.time() + 300
     while not (cwd / "cut" / "checkpoint.msgpack").exists() and time.time() < deadline:
         time.sleep(0.05)

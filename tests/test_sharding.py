@@ -188,3 +188,59 @@ print(json.dumps(np.asarray(jax.jit(jax.vmap(make_train(config)))(keys).metrics[
     )
     for i in range(8):
         np.testing.assert_allclose(rows[i], single[i], rtol=1e-4, atol=1e-5)
+
+
+def test_chunked_training_is_data_parallel():
+    r = run(
+        """
+from pgjax.progress import train_in_chunks
+config = Config(num_envs=8, num_steps=16, num_minibatches=2, total_timesteps=8 * 16 * 7,
+                devices=4)
+whole = jax.jit(make_train(config))(jax.random.key(3))
+chunked = train_in_chunks(config, jax.random.key(3), num_chunks=3)
+alone = train_in_chunks(config.replace(devices=1), jax.random.key(3), num_chunks=3)
+copies = [[np.asarray(s.data) for s in leaf.addressable_shards]
+          for leaf in jax.tree.leaves(chunked.state.params)]
+print(json.dumps({
+    "whole": {k: np.asarray(v).tolist() for k, v in whole.metrics.items()},
+    "chunked": {k: np.asarray(v).tolist() for k, v in chunked.metrics.items()},
+    "alone_count": np.asarray(alone.metrics["episode_count"]).tolist(),
+    "copies": len(copies[0]),
+    "identical": all(all(np.array_equal(c[0], x) for x in c) for c in copies),
+    "env_spec": str(chunked.state.env.obs.sharding.spec),
+}))
+"""
+    )
+    # the same run as make_train's data-parallel one (to float32 rounding: the chunk's loop
+    # compiles apart from the whole run's), not the one-device run it used to be
+    assert r["chunked"]["episode_count"] == r["whole"]["episode_count"] != r["alone_count"]
+    for name, values in r["whole"].items():
+        np.testing.assert_allclose(
+            np.array(r["chunked"][name], float), np.array(values, float), rtol=1e-4, atol=1e-5,
+            err_msg=name,
+        )  # fmt: skip
+    assert r["copies"] == 4 and r["identical"] and "devices" in r["env_spec"]
+
+
+def test_the_cli_trains_and_resumes_data_parallel(tmp_path):
+    from tests.test_cli import TINY, pgjax
+
+    four = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    args = [*TINY, "--devices", 4, "--no-progress"]
+    for name, steps in (("whole", 64 * 40), ("half", 64 * 20)):
+        out = pgjax("train", *args, "--total-timesteps", steps, "--run-dir", name, cwd=tmp_path,
+                    env=four)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+    out = pgjax("train", "--resume", "half", "--total-timesteps", 64 * 40, cwd=tmp_path, env=four)
+    assert out.returncode == 0, out.stderr
+    assert "resuming half at update 20 of 40" in out.stdout
+    whole, half = (checkpoint_metrics(tmp_path / name) for name in ("whole", "half"))
+    for name, values in whole.items():
+        np.testing.assert_allclose(half[name], values, rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_array_equal(half["episode_count"], whole["episode_count"])
+
+
+def checkpoint_metrics(run_dir):
+    from pgjax import checkpoint
+
+    return checkpoint.read_metrics_csv(run_dir / checkpoint.METRICS_FILE)

@@ -130,7 +130,7 @@ def test_termination_does_not_bootstrap():
         (dict(gamma=1.5), r"Config.gamma=1.5: must be in \[0.0, 1.0\]"),
         (dict(num_envs=0), r"Config.num_envs=0: must be a positive integer"),
         (dict(num_steps=-1), r"Config.num_steps=-1: must be a positive integer"),
-        (dict(lr=0.0), r"Config.lr=0.0: must be > 0"),
+        (dict(lr=0.0), r"Config.lr=0.0: must be a finite number > 0"),
         (dict(total_timesteps=10), r"Config.total_timesteps=10: must be at least one batch"),
         (dict(activation="gelu"), r"Config.activation='gelu' is unknown.*tanh, relu"),
         (

@@ -1,0 +1,95 @@
+"""The same numbers before and after a refactor: a fingerprint of every metric and parameter.
+
+    python benchmarks/same_numbers.py --record   # writes benchmarks/results/same_numbers.json
+    python benchmarks/same_numbers.py            # trains again, compares, exit 1 on a change
+    python benchmarks/same_numbers.py --quick    # 4 updates each, recorded and checked in a
+                                                 # temporary file: a smoke test
+
+For every algorithm on CartPole-v1, and ppo_clip and trpo on Pendulum-v1, it runs
+``jax.jit(make_train(Config(algo=A, env=E)))(jax.random.key(0))`` (each algorithm's defaults,
+the whole run) and keeps the SHA-256 of every metric's bytes and of the final parameters.
+Bits depend on the machine and the JAX version as well as on the code: compare only runs on
+the same machine with the same JAX (the file records both, and the check says when they
+differ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+from common import RESULTS, machine
+
+from pgjax import Config, make_train
+from pgjax.config import ALGORITHMS
+from pgjax.progress import final_return
+
+CASES = [(algo, "CartPole-v1") for algo in ALGORITHMS] + [
+    ("ppo_clip", "Pendulum-v1"),
+    ("trpo", "Pendulum-v1"),
+]
+
+
+def _digest(x) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(x)).tobytes()).hexdigest()[:16]
+
+
+def fingerprint(algo: str, env: str, quick: bool) -> dict:
+    config = Config(algo=algo, env=env)
+    if quick:
+        config = config.replace(total_timesteps=4 * config.batch_size)
+    result = jax.device_get(jax.jit(make_train(config))(jax.random.key(0)))
+    params = result.state.params
+    return {
+        "metrics": {k: _digest(v) for k, v in sorted(result.metrics.items())},
+        "params": _digest(np.concatenate([np.ravel(x) for x in jax.tree.leaves(params)])),
+        "final_return": final_return(result.metrics),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--record", action="store_true", help="write the fingerprints")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--file", default=os.path.join(RESULTS, "same_numbers.json"))
+    args = parser.parse_args()
+    print(machine())
+    path = args.file
+    if args.quick:
+        import tempfile
+
+        path = os.path.join(tempfile.mkdtemp(prefix="pgjax-quick-"), "same_numbers.json")
+    where = {"jax": jax.__version__, "device": jax.devices()[0].device_kind}
+    runs = {f"{a}/{e}": fingerprint(a, e, args.quick) for a, e in CASES}
+    if args.record or args.quick:
+        with open(path, "w") as f:
+            json.dump({"where": where, "runs": runs}, f, indent=1)
+        print(f"recorded {len(runs)} runs in {path}")
+    with open(path) as f:
+        recorded = json.load(f)
+    if recorded["where"] != where:
+        print(f"note: recorded on {recorded['where']}, running on {where}: bits may differ")
+    print("| run | final return | metrics that differ | parameters |")
+    print("| --- | --- | --- | --- |")
+    changed = 0
+    for name, run in runs.items():
+        old = recorded["runs"][name]
+        differ = [k for k in old["metrics"] if run["metrics"].get(k) != old["metrics"][k]]
+        differ += [k for k in run["metrics"] if k not in old["metrics"]]
+        same_params = run["params"] == old["params"]
+        changed += bool(differ) or not same_params
+        print(
+            f"| {name} | {run['final_return']:.1f} | {', '.join(differ) or 'none'} | "
+            f"{'same' if same_params else 'DIFFERENT'} |"
+        )
+    print("same numbers" if not changed else f"{changed} of {len(runs)} runs changed")
+    return 1 if changed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
