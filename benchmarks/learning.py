@@ -10,7 +10,7 @@ trained together with vmap, beside gymnax's published PPO checkpoints.
 Each (environment, algorithm) trains with its preset (``pgjax.presets``) where there is one;
 else with the environment's settings taken from its PPO preset (budget, γ, entropy bonus,
 reward scale, observation normalisation, network: ``ENV_FIELDS``) and the algorithm's own
-sizes and learning rate (``pgjax.config.ALGORITHM_DEFAULTS``). Per seed the final return
+sizes and learning rate (``pgjax.algorithms.REGISTRY``'s ``defaults``). Per seed the final return
 is the mean episode return over the last 10 updates; the table gives the mean over seeds with
 a 95% confidence interval, the budget, the run's seconds (compile excluded) and the compile
 seconds. Curves are the mean over seeds with a 95% band, against environment steps and against
@@ -52,7 +52,8 @@ from common import (
 )
 
 from pgjax import Config
-from pgjax.config import ALGORITHM_DEFAULTS, ALGORITHMS
+from pgjax.algorithms import REGISTRY
+from pgjax.config import ALGORITHMS
 from pgjax.envs import make_env
 from pgjax.presets import preset, presets
 from pgjax.progress import final_return
@@ -96,8 +97,8 @@ def config_for(env: str, algo: str, quick: bool) -> tuple[Config, str]:
             # as the time limit, so that every episode can end inside it and be counted
             # (shorter windows count only the short episodes, or none: Freeway's 2500 steps)
             fields.pop("vf_clip")
-            limit = int(make_env(env)[1].max_steps_in_episode)
-            fields["num_steps"] = max(ALGORITHM_DEFAULTS["reinforce"]["num_steps"], limit)
+            limit = make_env(env).spec.time_limit
+            fields["num_steps"] = max(REGISTRY["reinforce"].defaults["num_steps"], limit)
         config = Config(algo=algo, env=env, **fields)
         setting = "env settings"
     else:

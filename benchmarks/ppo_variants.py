@@ -49,7 +49,8 @@ SETTINGS = [
 
 def random_return(env_name: str, episodes: int = 64) -> float:
     """Mean undiscounted return of uniformly random actions over ``episodes`` episodes."""
-    env, params, _ = make_env(env_name)
+    made = make_env(env_name)  # a gymnax environment: its raw env and params
+    env, params = made.env, made.params
     space = env.action_space(params)
 
     def one(key):

@@ -55,7 +55,8 @@ import matplotlib.pyplot as plt
 def raw_stepping(env_name: str, num_envs: int, num_steps: int):
     """A jit-compiled function stepping ``num_envs`` environments ``num_steps`` times with
     uniformly random actions; returns a scalar so nothing large is kept."""
-    env, params, _ = make_env(env_name)
+    made = make_env(env_name)  # a gymnax environment: its raw env and params
+    env, params = made.env, made.params
     space = env.action_space(params)
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 

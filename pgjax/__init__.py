@@ -1,7 +1,8 @@
 """pgjax: policy-gradient reinforcement learning in JAX."""
 
-from pgjax import distributions, kl_control, losses, returns
-from pgjax.config import Config, HParams
+from pgjax import distributions, envs, kl_control, losses, returns
+from pgjax.config import Config
+from pgjax.hparams import HParams
 from pgjax.train import (
     Pipeline,
     TrainResult,
@@ -18,6 +19,7 @@ __all__ = [
     "TrainResult",
     "TrainState",
     "distributions",
+    "envs",
     "kl_control",
     "losses",
     "make_pipeline",

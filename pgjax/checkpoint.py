@@ -41,7 +41,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.msgpack"
 CURVE_FILE = "curve.png"
-_FORMAT = 1  # bumped when the checkpoint's layout changes
+_FORMAT = 2  # bumped when the checkpoint's layout changes (2: each algorithm's own state)
 
 
 class CheckpointError(ValueError):
@@ -175,8 +175,8 @@ def save_checkpoint(run_dir: str | Path, state: TrainState, metrics: dict[str, n
 def load_checkpoint(
     run_dir: str | Path, template: TrainState
 ) -> tuple[TrainState, dict[str, np.ndarray]]:
-    """Read the run's checkpoint into the structure of ``template`` (a ``TrainState`` of the
-    same config, e.g. ``make_pipeline(config).init(key, hparams)``).
+    """Read the run's checkpoint into the structure of ``template``: a ``TrainState`` of the
+    same config, or its shapes (``jax.eval_shape(make_pipeline(config).init, key, hp)``).
 
     Raises ``CheckpointError`` naming the file if it is missing, truncated, damaged or of
     another configuration.
@@ -189,14 +189,18 @@ def load_checkpoint(
     except Exception as error:  # msgpack raises several types for damaged bytes
         raise CheckpointError(f"{path}: damaged checkpoint, cannot be read ({error})") from None
     if not isinstance(body, dict) or body.get("format") != _FORMAT:
-        raise CheckpointError(f"{path}: not a pgjax checkpoint of format {_FORMAT}")
+        raise CheckpointError(
+            f"{path}: not a pgjax checkpoint of format {_FORMAT} (format {_FORMAT} is written "
+            "since the algorithms carry their own state; an older run cannot be resumed)"
+        )
     payload = body.get("payload")
     if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != body.get("sha256"):
         raise CheckpointError(f"{path}: damaged checkpoint (its checksum does not match)")
     body = serialization.msgpack_restore(payload)
+    shapes = template._replace(key=jax.eval_shape(jax.random.key_data, template.key))
     try:
-        host = serialization.from_state_dict(_to_host(template), body["state"])
-        _check_same_structure(template, host)
+        host = serialization.from_state_dict(shapes, body["state"])
+        _check_same_structure(shapes, host)
     except (KeyError, ValueError, TypeError) as error:
         raise CheckpointError(
             f"{path}: does not match this run's configuration ({error})"
@@ -209,16 +213,17 @@ def load_checkpoint(
 def restore(
     run_dir: str | Path, config: Config, seed: int
 ) -> tuple[TrainState, dict[str, np.ndarray]]:
-    """``load_checkpoint`` with the template built from ``config`` and ``seed``: the run's
-    saved ``TrainState`` and metrics."""
-    template = jax.jit(make_pipeline(config).init)(jax.random.key(seed), config.hparams())
+    """``load_checkpoint`` with the template's shapes from ``config`` and ``seed`` (traced,
+    not computed): the run's saved ``TrainState`` and metrics."""
+    init = make_pipeline(config).init
+    template = jax.eval_shape(init, jax.random.key(seed), config.hparams())
     return load_checkpoint(run_dir, template)
 
 
 def _check_same_structure(template: TrainState, loaded: TrainState) -> None:
-    for a, b in zip(jax.tree.leaves(_to_host(template)), jax.tree.leaves(loaded), strict=True):
-        if np.shape(a) != np.shape(b):
-            raise ValueError(f"an array of shape {np.shape(b)} where {np.shape(a)} is expected")
+    for a, b in zip(jax.tree.leaves(template), jax.tree.leaves(loaded), strict=True):
+        if tuple(a.shape) != np.shape(b):
+            raise ValueError(f"an array of shape {np.shape(b)} where {a.shape} is expected")
 
 
 # ---- metrics ------------------------------------------------------------------------------

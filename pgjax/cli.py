@@ -30,7 +30,8 @@ from typing import Annotated
 
 import tyro
 
-from pgjax.config import ALGORITHMS, Config, HParams
+from pgjax.config import ALGORITHMS, Config
+from pgjax.hparams import HParams
 from pgjax.train import num_devices
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130

@@ -13,50 +13,17 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-ALGORITHMS = ("reinforce", "a2c", "is_pg", "ppo_penalty", "ppo_clip", "trpo")
+from pgjax.algorithms import PPO_DEFAULTS, REGISTRY
+from pgjax.hparams import HParams
+
+ALGORITHMS = tuple(REGISTRY)
+"""The algorithms' names, as registered in ``pgjax.algorithms.REGISTRY``."""
 RETURN_TYPES = ("episode", "reward_to_go")
-
-# Fields whose default depends on the algorithm: a field left at None takes its algorithm's
-# value here. PPO's are PureJaxRL's published CartPole settings; the others learn CartPole-v1
-# (see benchmarks/family.py).
-_PPO = dict(num_envs=4, num_steps=128, num_epochs=4, num_minibatches=4, lr=2.5e-4, vf_clip=True)
-ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
-    # REINFORCE's epochs and minibatches fit its critic; the policy takes one step per batch
-    "reinforce": dict(
-        num_envs=8, num_steps=500, num_epochs=4, num_minibatches=4, lr=2.5e-3, vf_clip=False
-    ),
-    "a2c": dict(
-        num_envs=16, num_steps=32, num_epochs=1, num_minibatches=1, lr=2.5e-3, vf_clip=True
-    ),
-    "is_pg": dict(_PPO, lr=1e-4),
-    "ppo_penalty": dict(_PPO),
-    "ppo_clip": dict(_PPO),
-    "trpo": dict(num_envs=8, num_steps=128, num_epochs=5, num_minibatches=4, lr=1e-3, vf_clip=True),
-}
 BASELINES = ("none", "mean", "critic")
 ACTIVATIONS = ("tanh", "relu")
 NETWORKS = ("auto", "mlp", "cnn")
-
-
-class HParams(NamedTuple):
-    """Hyperparameters that may be traced (and so vmapped) in ``train(key, hparams)``.
-
-    Each field is a scalar (or, under ``jax.vmap``, a batch of scalars); see ``Config`` for
-    their meaning.
-    """
-
-    lr: Any
-    gamma: Any
-    gae_lambda: Any
-    clip_eps: Any
-    ent_coef: Any
-    vf_coef: Any
-    max_grad_norm: Any
-    reward_scale: Any
-    kl_beta: Any
-    max_kl: Any
 
 
 @dataclass(frozen=True)
@@ -114,7 +81,7 @@ class Config:
     """Actor and critic share one torso, each with its own head, and the critic's loss trains
     the features the policy reads (as in PPO's Atari code). About half the network's work of
     two separate torsos of the same width. Only for algorithms that fit policy and critic by
-    one loss (``policy_step="sgd"`` in ``pgjax.algorithms.REGISTRY``)."""
+    one loss (``learner="joint"`` in ``pgjax.algorithms.REGISTRY``)."""
     network: str = "auto"
     """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
     (``cnn`` for observations of rank 3, else ``mlp``)."""
@@ -143,7 +110,9 @@ class Config:
     jax.devices()."""
 
     def __post_init__(self) -> None:
-        defaults = ALGORITHM_DEFAULTS.get(self.algo, _PPO)
+        # a field left at None takes its algorithm's default (an unknown algo: PPO's, until
+        # validate names it)
+        defaults = REGISTRY[self.algo].defaults if self.algo in REGISTRY else PPO_DEFAULTS
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
@@ -175,7 +144,7 @@ class Config:
         values = dataclasses.asdict(self)
         new_algo = changes.get("algo", self.algo)
         if new_algo != self.algo:
-            old = ALGORITHM_DEFAULTS.get(self.algo, _PPO)
+            old = REGISTRY[self.algo].defaults if self.algo in REGISTRY else PPO_DEFAULTS
             for name, value in old.items():
                 if name not in changes and values[name] == value:
                     values[name] = None
@@ -198,14 +167,14 @@ class Config:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field, the value and what is allowed."""
-        _choice("algo", self.algo, ALGORITHMS)
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("network", self.network, NETWORKS)
-        _choice("return_type", self.return_type, RETURN_TYPES)
-        _choice("baseline", self.baseline, BASELINES)
+        check_choice("algo", self.algo, ALGORITHMS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("network", self.network, NETWORKS)
+        check_choice("return_type", self.return_type, RETURN_TYPES)
+        check_choice("baseline", self.baseline, BASELINES)
         from pgjax.envs import env_names  # gymnax is imported only when validating
 
-        _choice("env", self.env, env_names())
+        check_choice("env", self.env, env_names())
         for name in (
             "total_timesteps",
             "num_envs",
@@ -236,9 +205,7 @@ class Config:
                 f"Config.total_timesteps={self.total_timesteps}: must be at least one batch, "
                 f"num_envs * num_steps = {self.batch_size}"
             )
-        from pgjax.algorithms import REGISTRY  # imports this module
-
-        joint_loss = [name for name, a in REGISTRY.items() if a.policy_step == "sgd"]
+        joint_loss = [name for name, a in REGISTRY.items() if a.learner == "joint"]
         if self.shared_torso and self.algo not in joint_loss:
             raise ValueError(
                 f"Config.shared_torso=True: algo={self.algo!r} steps its policy apart from its "
@@ -270,10 +237,11 @@ class Config:
 
     def check_shards(self, shards: int) -> None:
         """Raise ``ValueError`` unless the run can be split evenly over ``shards`` devices."""
-        if self.algo == "trpo":
+        one_device = [n for n, a in REGISTRY.items() if a.learner == "natural_gradient"]
+        if self.algo in one_device:
             raise ValueError(
-                f"Config.devices={self.devices}: algo='trpo' runs on one device; data-parallel "
-                f"algorithms: {', '.join(a for a in ALGORITHMS if a != 'trpo')}"
+                f"Config.devices={self.devices}: algo={self.algo!r} runs on one device; "
+                f"data-parallel algorithms: {', '.join(sorted(set(ALGORITHMS) - set(one_device)))}"
             )
         if self.num_envs % shards:
             raise ValueError(
@@ -293,7 +261,9 @@ def _did_you_mean(value: str, allowed: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> None:
+def check_choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> None:
+    """``ValueError`` naming ``Config.<name>``, the value, the close matches and the allowed
+    values, unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         hint = _did_you_mean(str(value), allowed)
         listing = ", ".join(allowed)

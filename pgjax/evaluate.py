@@ -12,64 +12,67 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax import envs
 from pgjax.config import Config
-from pgjax.distributions import CATEGORICAL, GAUSSIAN
-from pgjax.networks import make_networks
+from pgjax.envs import env_action, make_env, normalize
+from pgjax.static import actor_critic_for
 from pgjax.train import TrainState
 
 Array = jax.Array
 
 
 def _policy(config: Config, state: TrainState, greedy: bool):
-    env, env_params, spec = envs.make_env(config.env)
-    actor, _ = make_networks(config, spec)
-    dist = CATEGORICAL if spec.discrete else GAUSSIAN
+    env = make_env(config.env)
+    net = actor_critic_for(config, env.spec)
 
     def act(key: Array, obs: Array) -> Array:
+        """One environment's action for its observation ``[*obs_shape]``."""
         if config.normalize_obs:
-            obs = envs.normalize(state.obs_norm, obs)
-        params = actor.apply(state.params.actor, obs)
-        action = dist.mode(params) if greedy else dist.sample(key, params)
-        return envs.env_action(spec, action)
+            obs = normalize(state.obs_norm, obs)
+        params = net.policy(state.params, obs)
+        action = net.dist.mode(params) if greedy else net.dist.sample(key, params)
+        return env_action(env.spec, action[None])[0]
 
-    return env, env_params, act
+    return env, act
+
+
+def _split(keys: Array, n: int) -> tuple[Array, ...]:
+    """Each of ``keys [E]`` split in ``n``: ``n`` arrays ``[E]``."""
+    parts = jax.vmap(lambda k: jax.random.split(k, n))(keys)
+    return tuple(parts[:, i] for i in range(n))
 
 
 def evaluate(
     config: Config, state: TrainState, key: Array, *, episodes: int = 16, greedy: bool = False
 ) -> np.ndarray:
     """Undiscounted returns ``[episodes]`` of the policy in ``state``, one episode per
-    environment, all run together (vmapped) until each has ended once (terminated or
-    truncated by the environment's time limit). ``greedy``: the most likely action instead
-    of a sample."""
-    env, env_params, act = _policy(config, state, greedy)
+    environment, all run together until each has ended once (terminated or truncated by the
+    environment's time limit). ``greedy``: the most likely action instead of a sample."""
+    env, act = _policy(config, state, greedy)
 
-    def one(key: Array) -> Array:
-        k_reset, k_run = jax.random.split(key)
-        obs, env_state = env.reset(k_reset, env_params)
+    def run(keys: Array) -> Array:
+        k_reset, k_run = _split(keys, 2)
+        env_state, obs = env.reset(k_reset)
 
         def cond(c):
-            return ~c[3]
+            return ~jnp.all(c[3])
 
         def body(c):
-            obs, env_state, total, _, key = c
-            key, k_act, k_env = jax.random.split(key, 3)
-            obs, env_state, reward, term, trunc, _ = env.step(
-                k_env, env_state, act(k_act, obs), env_params
-            )
-            return obs, env_state, total + reward, jnp.logical_or(term, trunc), key
+            obs, env_state, total, done, key = c
+            key, k_act, k_env = _split(key, 3)
+            env_keys = jax.vmap(jax.random.split)(k_env)
+            env_state, ts = env.step(env_keys, env_state, jax.vmap(act)(k_act, obs))
+            total = total + jnp.where(done, 0.0, ts.reward)  # an ended episode adds nothing
+            return ts.obs, env_state, total, done | ts.terminated | ts.truncated, key
 
-        init = (obs, env_state, jnp.zeros(()), jnp.zeros((), bool), k_run)
+        init = (obs, env_state, jnp.zeros(episodes), jnp.zeros(episodes, bool), k_run)
         return jax.lax.while_loop(cond, body, init)[2]
 
-    returns = jax.jit(jax.vmap(one))(jax.random.split(key, episodes))
-    return np.asarray(returns)
+    return np.asarray(jax.jit(run)(jax.random.split(key, episodes)))
 
 
 class Episode(NamedTuple):
     """One episode, step by step (host arrays, leading axis ``[T]``): ``env_states`` (the
-    gymnax state before each step), ``obs`` (the observation acted on), ``rewards``."""
+    environment's state before each step), ``obs`` (the observation acted on), ``rewards``."""
 
     env_states: Any
     obs: np.ndarray
@@ -80,21 +83,21 @@ def record_episode(
     config: Config, state: TrainState, key: Array, *, greedy: bool = False
 ) -> Episode:
     """Run one episode of at most the environment's time limit and keep every step."""
-    env, env_params, act = _policy(config, state, greedy)
-    max_steps = int(getattr(env_params, "max_steps_in_episode", 1000))
+    env, act = _policy(config, state, greedy)
+    max_steps = env.spec.time_limit or 1000
 
     def run(key: Array):
         k_reset, k_run = jax.random.split(key)
-        obs, env_state = env.reset(k_reset, env_params)
+        env_state, obs = env.reset(k_reset[None])  # one environment: a batch of 1
 
         def step(c, k):
             obs, env_state, done = c
             k_act, k_env = jax.random.split(k)
-            next_obs, next_state, reward, term, trunc, _ = env.step(
-                k_env, env_state, act(k_act, obs), env_params
+            next_state, ts = env.step(
+                jax.random.split(k_env)[None], env_state, act(k_act, obs[0])[None]
             )
-            out = (env_state, obs, reward, done)
-            return (next_obs, next_state, done | term | trunc), out
+            out = (env_state, obs[0], ts.reward[0], done)
+            return (ts.obs, next_state, done | ts.terminated[0] | ts.truncated[0]), out
 
         init = (obs, env_state, jnp.zeros((), bool))
         _, out = jax.lax.scan(step, init, jax.random.split(k_run, max_steps))
@@ -103,7 +106,8 @@ def record_episode(
     env_states, obs, rewards, done_before = jax.device_get(jax.jit(run)(key))
     length = int(np.sum(~np.asarray(done_before)))  # steps up to and including the last one
     cut = lambda x: np.asarray(x)[:length]  # noqa: E731
-    return Episode(jax.tree.map(cut, env_states), cut(obs), cut(rewards))
+    first = lambda x: np.asarray(x)[:length, 0]  # noqa: E731  (the batch of 1)
+    return Episode(jax.tree.map(first, env_states), cut(obs), cut(rewards))
 
 
 __all__ = ["Episode", "evaluate", "record_episode"]

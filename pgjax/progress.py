@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from pgjax.config import Config, HParams
+from pgjax.config import Config
+from pgjax.hparams import HParams
 from pgjax.train import (
     AXIS,
     STATE_SPEC,

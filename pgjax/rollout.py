@@ -1,4 +1,5 @@
-"""Collecting a ``Trajectory`` ``[T, N, ...]`` from vectorised environments with ``lax.scan``."""
+"""Collecting a ``Trajectory`` ``[T, N, ...]`` from batched environments with ``lax.scan``:
+``rollout`` for any policy and environment, ``collect`` for a run's (its ``Static``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.distributions import ActionDist
-from pgjax.envs import EnvSpec, EpisodeStats, env_action, update_episode_stats, vector_step
+from pgjax.envs import (
+    Env,
+    EpisodeStats,
+    ObsNorm,
+    env_action,
+    init_episode_stats,
+    update_episode_stats,
+)
 
 Array = jax.Array
 
@@ -53,14 +61,18 @@ class EnvCarry(NamedTuple):
     episode: EpisodeStats
 
 
+def reset(env: Env, key: Array, num_envs: int) -> EnvCarry:
+    """``num_envs`` environments at the start of their first episodes."""
+    env_state, obs = env.reset(jax.random.split(key, num_envs))
+    return EnvCarry(env_state, obs, init_episode_stats(num_envs))
+
+
 def rollout(
     key: Array,
     carry: EnvCarry,
     policy: Callable[[Array], Any],
     dist: ActionDist,
-    env: Any,
-    env_params: Any,
-    spec: EnvSpec,
+    env: Env,
     num_steps: int,
 ) -> tuple[EnvCarry, Trajectory, EpisodeEnds]:
     """Run ``num_steps`` steps of all environments under ``policy``.
@@ -70,14 +82,14 @@ def rollout(
       carry: the environments' state at the start.
       policy: raw observations ``[N, ...]`` → distribution parameters (normalisation inside).
       dist: the action distribution's operations.
-      env, env_params, spec: the gymnax environment, its params and its ``EnvSpec``.
+      env: the batched environment (``pgjax.envs.Env``).
       num_steps: T.
 
     Returns:
       The carry after T steps, the ``Trajectory`` ``[T, N, ...]`` and the ``EpisodeEnds``.
     """
     num_envs = carry.obs.shape[0]
-    step_env = vector_step(env, env_params)
+    spec = env.spec
     # Every step's randomness is drawn here, for all T steps in one call each, rather than
     # by small calls in the sequential loop: the action noise, and each environment's keys
     # for its transition and its reset.
@@ -90,19 +102,17 @@ def rollout(
         noise, keys = xs
         params = policy(c.obs)
         action = dist.from_noise(params, noise)
-        obs, env_state, reward, term, trunc, info = step_env(
-            keys, c.env_state, env_action(spec, action)
-        )
-        reward = reward.astype(jnp.float32)
-        done = jnp.logical_or(term, trunc)
+        env_state, ts = env.step(keys, c.env_state, env_action(spec, action))
+        reward = ts.reward.astype(jnp.float32)
+        done = jnp.logical_or(ts.terminated, ts.truncated)
         episode, ep_return, ep_length = update_episode_stats(c.episode, reward, done)
         sums = EpisodeEnds(
             sums.count + done.sum(),
             sums.return_total + jnp.sum(jnp.where(done, ep_return, 0.0)),
             sums.length_total + jnp.sum(jnp.where(done, ep_length, 0)),
         )
-        transition = (c.obs, action, params, reward, term, trunc, info["final_observation"])
-        return (EnvCarry(env_state, obs, episode), sums), transition
+        transition = (c.obs, action, params, reward, ts.terminated, ts.truncated, ts.final_obs)
+        return (EnvCarry(env_state, ts.obs, episode), sums), transition
 
     zero = jnp.zeros((), jnp.int32)
     init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero))
@@ -112,3 +122,16 @@ def rollout(
     log_prob = dist.log_prob(dist_params, action)
     traj = Trajectory(obs, action, log_prob, dist_params, reward, term, trunc, next_obs)
     return carry, traj, ends
+
+
+def collect(
+    static, params, obs_norm: ObsNorm, carry: EnvCarry, key: Array
+) -> tuple[EnvCarry, Trajectory, EpisodeEnds]:
+    """The run's rollout (``static``: its ``pgjax.static.Static``) under the current policy
+    ``params``: ``Config.num_steps`` steps of this device's environments from ``carry``."""
+    net = static.net
+
+    def policy(obs: Array):
+        return net.policy(params, static.norm(obs_norm, obs))
+
+    return rollout(key, carry, policy, net.dist, static.env, static.num_steps)

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgjax.checkpoint import write_atomic
-from pgjax.config import Config, HParams
+from pgjax.config import Config
+from pgjax.hparams import HParams
 from pgjax.progress import diverged_updates, final_return, params_finite
 from pgjax.train import make_train
 

@@ -69,10 +69,9 @@ def register() -> None:
 def critic_value(config, result, obs=None):
     """V(obs) under the trained critic of ``result`` (one run)."""
     from pgjax import envs
-    from pgjax.networks import make_networks, value
+    from pgjax.static import actor_critic_for
 
-    _, _, spec = envs.make_env(config.env)
-    actor, critic = make_networks(config, spec)
+    spec = envs.make_env(config.env).spec
+    net = actor_critic_for(config, spec)
     obs = jnp.ones(spec.obs_shape) if obs is None else obs
-    params = result.state.params
-    return jax.jit(lambda a, c, o: value(actor, critic, a, c, o))(params.actor, params.critic, obs)
+    return jax.jit(net.value)(result.state.params, obs)

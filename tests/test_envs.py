@@ -9,7 +9,7 @@ import pytest
 
 from pgjax import envs
 from pgjax.distributions import CATEGORICAL, GAUSSIAN
-from pgjax.train import _permutation
+from pgjax.learners import permutation
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,8 @@ def test_vector_step_equals_gymnax_step_vmapped(name):
     # the states of 600 random steps of 8 environments (episodes end, CartPole's and
     # Pendulum's by their time limits too), each stepped by both from the same keys: the
     # same outputs (floats to rounding: the two programs fuse their arithmetic differently)
-    env, params, _ = envs.make_env(name)
+    made = envs.make_env(name)
+    env, params = made.env, made.params
     n = 8
     ours = envs.vector_step(env, params)
     theirs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
@@ -49,7 +50,8 @@ def test_vector_step_equals_gymnax_step_vmapped(name):
 
 def test_vector_step_under_vmap_equals_gymnax_step():
     # an outer vmap (over seeds) turns the conditional reset into a select: same outputs
-    env, params, _ = envs.make_env("CartPole-v1")
+    made = envs.make_env("CartPole-v1")
+    env, params = made.env, made.params
     ours = envs.vector_step(env, params)
     theirs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     keys = jax.random.split(jax.random.key(1), (3, 4))
@@ -65,13 +67,13 @@ def test_vector_step_under_vmap_equals_gymnax_step():
 
 @pytest.mark.parametrize("n", [1, 2, 5, 128, 1000, 8192])
 def test_permutation_is_a_permutation(n):
-    perm = np.asarray(jax.jit(_permutation, static_argnums=1)(jax.random.key(n), n))
+    perm = np.asarray(jax.jit(permutation, static_argnums=1)(jax.random.key(n), n))
     assert sorted(perm.tolist()) == list(range(n))
 
 
 def test_permutation_is_uniform():
     # 4! = 24 orders, 48,000 draws: each should appear 2,000 ± 3 * sqrt(2000 * 23/24) times
-    draws = jax.jit(jax.vmap(lambda k: _permutation(k, 4)))(
+    draws = jax.jit(jax.vmap(lambda k: permutation(k, 4)))(
         jax.random.split(jax.random.key(0), 48_000)
     )
     counts = Counter(map(tuple, np.asarray(draws).tolist()))
@@ -79,7 +81,7 @@ def test_permutation_is_uniform():
     assert all(abs(c - 2000) < 3 * np.sqrt(2000 * 23 / 24) for c in counts.values()), counts
     # a large batch: element 0 lands in each eighth of 512 positions about equally often
     big = np.asarray(
-        jax.jit(jax.vmap(lambda k: _permutation(k, 512)))(jax.random.split(jax.random.key(1), 8000))
+        jax.jit(jax.vmap(lambda k: permutation(k, 512)))(jax.random.split(jax.random.key(1), 8000))
     )
     where = np.argmax(big == 0, axis=1)
     assert np.all(np.abs(np.bincount(where // 64, minlength=8) - 1000) < 3 * np.sqrt(1000))

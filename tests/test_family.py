@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from pgjax import Config, HParams, make_train
-from pgjax.algorithms import REGISTRY, PolicyTerms
+from pgjax.algorithms import REGISTRY, MeanBaseline, PolicyTerms
 from pgjax.config import ALGORITHMS
 from pgjax.distributions import categorical_kl
+from pgjax.estimators import monte_carlo_weights
 from pgjax.rollout import Trajectory
-from pgjax.train import _monte_carlo_weights, make_pipeline
+from pgjax.static import make_static
+from pgjax.train import make_pipeline
 from pgjax.trpo import conjugate_gradient, fisher_vector_product, trpo_step
 from tests import probes
 
@@ -120,7 +122,8 @@ def test_reinforce_weights_and_masks(return_type, baseline, weights, mask):
     traj = window([1.0, 2.0, 1.0, 3.0], [False, True, False, False])
     values = jnp.ones((4, 1))
     next_values = jnp.full((4, 1), 5.0)
-    adv, _, m = _monte_carlo_weights(config, hp, traj, values, next_values, jnp.array(10.0))
+    static = make_static(config)
+    adv, _, m = monte_carlo_weights(static, hp, traj, values, next_values, MeanBaseline(10.0))
     np.testing.assert_allclose(adv[:, 0], weights)
     np.testing.assert_array_equal(m[:, 0], mask)
 

@@ -9,14 +9,12 @@ import numpy as np
 import pytest
 
 from pgjax import Config, envs, make_pipeline
-from pgjax.networks import (
-    init_params,
-    make_networks,
-    orthogonal,
-    orthogonal_many,
-    policy_and_value,
-    value,
-)
+from pgjax.nets import Params, make_actor_critic, orthogonal, orthogonal_many
+from pgjax.static import actor_critic_for
+
+
+def bundle(env, **config):
+    return actor_critic_for(Config(env=env, **config), envs.make_env(env).spec)
 
 
 @pytest.mark.parametrize("shape", [(4, 64), (64, 64), (400, 64), (64, 2), (3, 3, 4, 16)])
@@ -59,11 +57,10 @@ def test_orthogonal_many_is_orthogonal_per_shape_and_haar_like():
 def test_init_params_matches_the_modules_own_initialisers(env, network):
     # the same tree; every kernel orthogonal with the gain its module gives it (the Gram
     # matrix W^T W = gain^2 I, as for the module's own init); every other parameter zero
-    _, _, spec = envs.make_env(env)
-    actor, critic = make_networks(Config(env=env, network=network), spec)
-    ours = init_params(actor, critic, jax.random.key(0), spec.obs_shape)
-    obs = jnp.zeros(spec.obs_shape)
-    theirs = (actor.init(jax.random.key(1), obs), critic.init(jax.random.key(1), obs))
+    net = bundle(env, network=network)
+    ours = net.init(jax.random.key(0))
+    obs = jnp.zeros(net.obs_shape)
+    theirs = Params(net.actor.init(jax.random.key(1), obs), net.critic.init(jax.random.key(1), obs))
     assert jax.tree.structure(ours) == jax.tree.structure(theirs)
     for x, y in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs), strict=True):
         assert x.shape == y.shape and x.dtype == y.dtype
@@ -104,12 +101,11 @@ def test_vmapped_init_makes_no_lapack_call():
     ],
 )
 def test_heads_follow_the_action_space(env, network, discrete):
-    config = Config(env=env, network=network)
-    _, _, spec = envs.make_env(env)
-    actor, critic = make_networks(config, spec)
+    net = bundle(env, network=network)
+    spec = envs.make_env(env).spec
     obs = jnp.zeros((5, *spec.obs_shape))
-    out = actor.apply(actor.init(jax.random.key(0), obs[0]), obs)
-    value = critic.apply(critic.init(jax.random.key(0), obs[0]), obs)
+    params = net.init(jax.random.key(0))
+    out, value = net.policy(params, obs), net.value(params, obs)
     assert value.shape == (5,)
     if discrete:
         assert out.shape == (5, spec.num_actions)
@@ -120,15 +116,14 @@ def test_heads_follow_the_action_space(env, network, discrete):
 
 
 def test_cnn_on_vector_observations_is_refused():
-    _, _, spec = envs.make_env("CartPole-v1")
     with pytest.raises(ValueError, match="network='cnn' needs image observations"):
-        make_networks(Config(network="cnn"), spec)
+        bundle("CartPole-v1", network="cnn")
 
 
 def test_a_shared_torso_feeds_both_heads_and_the_value_loss_reaches_it():
-    _, _, spec = envs.make_env("Breakout-MinAtar")
-    actor, critic = make_networks(Config(env="Breakout-MinAtar", shared_torso=True), spec)
-    actor_params, critic_params = init_params(actor, critic, jax.random.key(0), spec.obs_shape)
+    spec = envs.make_env("Breakout-MinAtar").spec
+    net = make_actor_critic(spec, shared_torso=True)
+    actor, (actor_params, critic_params) = net.actor, net.init(jax.random.key(0))
     # the critic is a value head alone: a 64 -> 1 kernel with the value gain, no torso
     kernel = critic_params["params"]["Dense_0"]["kernel"]
     assert list(critic_params["params"]) == ["Dense_0"] and kernel.shape == (64, 1)
@@ -136,23 +131,19 @@ def test_a_shared_torso_feeds_both_heads_and_the_value_loss_reaches_it():
     obs = jax.random.bernoulli(jax.random.key(1), 0.1, (5, *spec.obs_shape)).astype(jnp.float32)
     logits, features = actor.apply(actor_params, obs, with_features=True)
     head = features @ kernel[:, 0] + critic_params["params"]["Dense_0"]["bias"][0]
-    np.testing.assert_allclose(
-        value(actor, critic, actor_params, critic_params, obs), head, rtol=1e-5
-    )
-    both = policy_and_value(actor, critic, actor_params, critic_params, obs)
+    np.testing.assert_allclose(net.value(Params(actor_params, critic_params), obs), head, rtol=1e-5)
+    both = net.policy_and_value(Params(actor_params, critic_params), obs)
     np.testing.assert_allclose(both[0], logits, rtol=1e-6)
     np.testing.assert_allclose(both[1], head, rtol=1e-5)
     # a value loss moves the actor's torso (shared), never its policy head
-    grads = jax.grad(lambda a: jnp.sum(value(actor, critic, a, critic_params, obs) ** 2))(
+    grads = jax.grad(lambda a: jnp.sum(net.value(Params(a, critic_params), obs) ** 2))(
         actor_params
     )["params"]
     assert float(jnp.abs(grads["torso"]["Dense_0"]["kernel"]).max()) > 0
     np.testing.assert_array_equal(grads["Dense_0"]["kernel"], 0.0)
     # separate networks: the critic's own torso, and no gradient into the actor
-    actor, critic = make_networks(Config(env="Breakout-MinAtar"), spec)
-    actor_params, critic_params = init_params(actor, critic, jax.random.key(0), spec.obs_shape)
+    net = make_actor_critic(spec)
+    actor_params, critic_params = net.init(jax.random.key(0))
     assert "torso" in critic_params["params"]
-    grads = jax.grad(lambda a: jnp.sum(value(actor, critic, a, critic_params, obs) ** 2))(
-        actor_params
-    )
+    grads = jax.grad(lambda a: jnp.sum(net.value(Params(a, critic_params), obs) ** 2))(actor_params)
     assert all(float(jnp.abs(g).max()) == 0 for g in jax.tree.leaves(grads))

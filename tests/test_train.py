@@ -155,18 +155,15 @@ def test_from_dict_rejects_unknown_keys_by_name():
 def test_continuous_actions_are_stored_unclipped():
     from pgjax import envs
     from pgjax.distributions import GAUSSIAN
-    from pgjax.rollout import EnvCarry, rollout
+    from pgjax.rollout import reset, rollout
 
-    env, params, spec = envs.make_env("Pendulum-v1")
-    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(jax.random.key(0), 4), params
-    )
-    carry = EnvCarry(state, obs, envs.init_episode_stats(4))
+    env = envs.make_env("Pendulum-v1")
+    carry = reset(env, jax.random.key(0), 4)
 
     def policy(o):  # far outside the ±2 torque bounds
         return jnp.full((o.shape[0], 1), 5.0), jnp.zeros((o.shape[0], 1))
 
-    _, traj, _ = rollout(jax.random.key(1), carry, policy, GAUSSIAN, env, params, spec, 8)
+    _, traj, _ = rollout(jax.random.key(1), carry, policy, GAUSSIAN, env, 8)
     assert float(traj.action.min()) > 2.0  # stored as sampled
     # the environment received the clipped action: Pendulum's cost has 0.001·u² with u = 2
     assert np.all(np.asarray(traj.reward) <= -0.001 * 4 + 1e-6)

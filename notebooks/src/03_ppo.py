@@ -21,7 +21,7 @@ import numpy as np
 
 from pgjax import Config, HParams, losses, make_train
 from pgjax.distributions import categorical_kl
-from pgjax.networks import Actor, Torso
+from pgjax.nets import Actor, Torso
 from pgjax.progress import final_return
 
 QUICK = os.environ.get("PGJAX_QUICK") == "1"

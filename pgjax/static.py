@@ -1,0 +1,116 @@
+"""The static choices of a run, made once from its ``Config``: the environment, the
+actor-critic, the algorithm, the sizes of this device's share, and how values are reduced over
+devices. Every stage (``rollout.collect``, ``estimators.estimate``, ``learners.learn``,
+``train.report``) reads them from one ``Static``; none reads the ``Config`` for itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+
+from pgjax.algorithms import REGISTRY, Algorithm
+from pgjax.config import Config
+from pgjax.envs import Env, EnvSpec, ObsNorm, make_env, normalize
+from pgjax.nets import ActorCritic, make_actor_critic
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    """What shapes the compiled program.
+
+    ``num_envs``, ``batch``: this device's environments and its share of the batch
+    (``num_envs * num_steps``); with ``axis_name`` (under ``shard_map``) the means, sums and
+    maxima below run over all ``num_shards`` devices. ``sgd_epochs`` × ``sgd_minibatches``:
+    the optax loop (policy and critic together, or the critic alone where the policy steps
+    apart); ``fit_critic``: whether that loop runs at all.
+    """
+
+    config: Config
+    env: Env
+    net: ActorCritic
+    algorithm: Algorithm
+    num_envs: int
+    num_steps: int
+    batch: int
+    num_shards: int
+    axis_name: str | None
+    sgd_epochs: int
+    sgd_minibatches: int
+    fit_critic: bool
+    critic_apart: bool
+    normalize_advantages: bool
+
+    @property
+    def spec(self) -> EnvSpec:
+        return self.env.spec
+
+    def mean_all(self, x):
+        return x if self.axis_name is None else jax.lax.pmean(x, self.axis_name)
+
+    def sum_all(self, x):
+        return x if self.axis_name is None else jax.lax.psum(x, self.axis_name)
+
+    def max_all(self, x):
+        return x if self.axis_name is None else jax.lax.pmax(x, self.axis_name)
+
+    def shard_key(self, key: Array) -> Array:
+        """Environments differ across devices; everything else (parameters, shuffles)
+        agrees: a key folded with this device's index, where there are several."""
+        if self.axis_name is None:
+            return key
+        return jax.random.fold_in(key, jax.lax.axis_index(self.axis_name))
+
+    def norm(self, obs_norm: ObsNorm, obs: Array) -> Array:
+        """Observations as the networks see them (normalised if ``Config.normalize_obs``)."""
+        return normalize(obs_norm, obs) if self.config.normalize_obs else obs
+
+
+def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
+    """The actor-critic ``config`` asks for on an environment with ``spec`` (``network="auto"``:
+    a CNN for image observations, else an MLP)."""
+    kind = config.network
+    if kind == "auto":
+        kind = "cnn" if len(spec.obs_shape) == 3 else "mlp"
+    if kind == "cnn" and len(spec.obs_shape) != 3:
+        raise ValueError(
+            f"Config.network='cnn' needs image observations [H, W, C]; {config.env} gives "
+            f"shape {spec.obs_shape}; use network='mlp' or 'auto'"
+        )
+    return make_actor_critic(
+        spec,
+        torso=kind,
+        hidden_sizes=config.hidden_sizes,
+        activation=config.activation,
+        shared_torso=config.shared_torso,
+    )
+
+
+def make_static(config: Config, num_shards: int = 1, axis_name: str | None = None) -> Static:
+    """Validate ``config`` and make its choices (``ValueError`` naming a wrong field)."""
+    config.validate()
+    env = make_env(config.env)
+    algorithm = REGISTRY[config.algo]
+    monte_carlo = algorithm.estimator == "monte_carlo"
+    critic_apart = algorithm.learner != "joint"  # the optax loop fits the critic alone
+    reuse = algorithm.reuse or critic_apart
+    num_envs = config.num_envs // num_shards
+    return Static(
+        config=config,
+        env=env,
+        net=actor_critic_for(config, env.spec),
+        algorithm=algorithm,
+        num_envs=num_envs,
+        num_steps=config.num_steps,
+        batch=num_envs * config.num_steps,
+        num_shards=num_shards,
+        axis_name=axis_name,
+        sgd_epochs=config.num_epochs if reuse else 1,
+        sgd_minibatches=config.num_minibatches if reuse else 1,
+        # REINFORCE without the critic baseline never reads V(s): nothing to fit
+        fit_critic=not (monte_carlo and config.baseline != "critic"),
+        critic_apart=critic_apart,
+        normalize_advantages=config.normalize_advantages and not monte_carlo,
+    )
