@@ -9,8 +9,8 @@ trained together with vmap, beside gymnax's published PPO checkpoints.
 
 Each (environment, algorithm) trains with its preset (``pgjax.presets``) where there is one;
 else with the environment's settings taken from its PPO preset (budget, γ, entropy bonus,
-reward scale, observation normalisation, network: ``ENV_FIELDS``) and the algorithm's own
-sizes and learning rate (``pgjax.algorithms.REGISTRY``'s ``defaults``). Per seed the final return
+reward scale, observation normalisation, network: ``pgjax.presets.ENV_FIELDS``) and the
+algorithm's own sizes and learning rate (``pgjax.presets.config_for``). Per seed the final return
 is the mean episode return over the last 10 updates; the table gives the mean over seeds with
 a 95% confidence interval, the budget, the run's seconds (compile excluded) and the compile
 seconds. Curves are the mean over seeds with a 95% band, against environment steps and against
@@ -52,10 +52,9 @@ from common import (
 )
 
 from pgjax import Config
-from pgjax.algorithms import REGISTRY
 from pgjax.config import ALGORITHMS
 from pgjax.envs import make_env
-from pgjax.presets import preset, presets
+from pgjax.presets import config_for as presets_config_for
 from pgjax.progress import final_return
 
 matplotlib.use("Agg")
@@ -73,37 +72,11 @@ ANCHORS = {
     "Freeway-MinAtar": 58.0,
 }
 ENVS = list(ANCHORS)
-# the budget of a run without a preset
-BUDGETS = {env: 2_000_000 if env.endswith("MinAtar") else 500_000 for env in ENVS}
-
-
-# what an environment's PPO preset says about the environment rather than about PPO (its
-# widths and Breakout's shared torso are PPO's: a shared torso is refused by REINFORCE and TRPO)
-ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize_obs",
-              "vf_clip", "activation", "network")  # fmt: skip
 
 
 def config_for(env: str, algo: str, quick: bool) -> tuple[Config, str]:
-    """The (env, algo) preset; else the environment's settings from its PPO preset
-    (``ENV_FIELDS``) with the algorithm's own sizes and learning rate; else the algorithm's
-    defaults with the environment's budget. Returns the config and which of the three."""
-    if (env, algo) in presets():
-        config, setting = preset(env, algo), "preset"
-    elif (env, "ppo_clip") in presets():
-        ppo = preset(env, "ppo_clip")
-        fields = {f: getattr(ppo, f) for f in ENV_FIELDS}
-        if algo == "reinforce":
-            # its critic regresses on Monte Carlo returns: never clipped; and a window as long
-            # as the time limit, so that every episode can end inside it and be counted
-            # (shorter windows count only the short episodes, or none: Freeway's 2500 steps)
-            fields.pop("vf_clip")
-            limit = make_env(env).spec.time_limit
-            fields["num_steps"] = max(REGISTRY["reinforce"].defaults["num_steps"], limit)
-        config = Config(algo=algo, env=env, **fields)
-        setting = "env settings"
-    else:
-        config = Config(algo=algo, env=env, total_timesteps=BUDGETS.get(env, 500_000))
-        setting = "defaults"
+    """``pgjax.presets.config_for``, capped at 100k steps for ``--quick``."""
+    config, setting = presets_config_for(env, algo)
     if quick:
         config = config.replace(total_timesteps=min(config.total_timesteps, 100_000))
     return config, setting
@@ -250,7 +223,7 @@ def main() -> None:
     runs_dir = os.path.join(args.out_dir, "learning_runs", backend)
     os.makedirs(runs_dir, exist_ok=True)
     if args.reference:
-        envs = [e for e in envs if make_env(e)[2].discrete]  # reference_ppo: discrete only
+        envs = [e for e in envs if make_env(e).spec.discrete]  # reference_ppo: discrete only
         out = os.path.join(args.out_dir, f"learning_reference_{backend}.md")
         return reference(envs[:1] if args.quick else envs, seeds, args.quick, out, runs_dir)
     print(machine(), flush=True)

@@ -22,7 +22,15 @@ import os
 
 import matplotlib
 import numpy as np
-from common import band, machine, mean_and_ci, out_dir, smooth_returns, vmapped_run
+from common import (
+    band,
+    machine,
+    mean_and_ci,
+    out_dir,
+    smooth_returns,
+    vmapped_run,
+    write_table,
+)
 
 from pgjax import Config
 
@@ -184,8 +192,8 @@ def main() -> None:
     suffix = ("_quick" if args.quick else "") + (f"_epochs_lr{args.epochs_lr}" if lr else "")
     suffix += f"_tips_{args.tips_steps}" if args.tips_steps else ""
     fig.savefig(os.path.join(args.out_dir, f"seed_claims{suffix}.png"), dpi=110)
-    with open(os.path.join(args.out_dir, f"seed_claims{suffix}.md"), "w") as f:
-        f.write("\n".join(lines) + "\n\n![curves](seed_claims" + suffix + ".png)\n")
+    picture = ["", f"![curves](seed_claims{suffix}.png)"]
+    write_table(lines + picture, os.path.join(args.out_dir, f"seed_claims{suffix}.md"))
 
 
 if __name__ == "__main__":

@@ -41,12 +41,11 @@ import matplotlib
 import numpy as np
 import reference_ppo
 from common import compile_timed, machine, out_dir, write_table
-from learning import config_for
 
 from pgjax import Config, make_train
 from pgjax.config import ALGORITHMS
 from pgjax.envs import make_env
-from pgjax.presets import preset
+from pgjax.presets import config_for, preset
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -120,12 +119,6 @@ def measure(config: Config, repeats: int, seeds: int = 0) -> dict[str, float]:
     }
 
 
-def base_config(env: str, algo: str) -> Config:
-    """The config ``learning.py`` trains (env, algo) with: its preset, else the environment's
-    settings from its PPO preset (network, activation, ...) with the algorithm's own sizes."""
-    return config_for(env, algo, quick=False)[0]
-
-
 def scaling(args: argparse.Namespace) -> None:
     lines = [
         f"Command: `python benchmarks/throughput.py {' '.join(args.argv)}`",
@@ -146,7 +139,7 @@ def scaling(args: argparse.Namespace) -> None:
     rows = []
     for env in args.env:
         for algo in args.algo:
-            base = base_config(env, algo)
+            base, _ = config_for(env, algo)
             axes = [("envs", n) for n in args.num_envs] + [("seeds", n) for n in args.seeds]
             for axis, n in axes:
                 num_envs = n if axis == "envs" else base.num_envs

@@ -81,6 +81,7 @@ def check_writable(folder: str | Path, what: str) -> Path:
 
 
 LOCK_FILE = ".lock"
+_HELD: set[Path] = set()  # the lock files this process holds
 
 
 @contextlib.contextmanager
@@ -90,9 +91,13 @@ def hold(run_dir: str | Path) -> Iterator[None]:
 
     The hold is an ``flock`` on ``run_dir/.lock``, which the system releases when the holding
     process ends, however it ends (``kill -9`` included): a lock file left behind by a dead
-    process is stale and is simply taken over.
+    process is stale and is simply taken over. Holding a folder this process holds already is
+    allowed (the inner hold does nothing).
     """
-    path = Path(run_dir) / LOCK_FILE
+    path = (Path(run_dir) / LOCK_FILE).resolve()
+    if path in _HELD:  # this process holds it already (the CLI around ``runner.run``)
+        yield
+        return
     with open(path, "a+") as f:
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -107,9 +112,11 @@ def hold(run_dir: str | Path) -> Iterator[None]:
         f.truncate()
         f.write(str(os.getpid()))
         f.flush()
+        _HELD.add(path)
         try:
             yield
         finally:
+            _HELD.discard(path)
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 

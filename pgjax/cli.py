@@ -20,7 +20,6 @@ import dataclasses
 import inspect
 import itertools
 import os
-import signal
 import sys
 import textwrap
 import time
@@ -207,26 +206,6 @@ def _describe(config: Config) -> str:
     )
 
 
-class _StopOnSigint:
-    """First Ctrl-C: finish the chunk in flight, save, stop. Second: stop now."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __enter__(self) -> _StopOnSigint:
-        self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\npgjax: stopping after this chunk (Ctrl-C again to quit now)", file=sys.stderr)
-
-    def __exit__(self, *exc) -> None:
-        signal.signal(signal.SIGINT, self.previous)
-
-
 # ---- train --------------------------------------------------------------------------------
 
 
@@ -264,7 +243,6 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
                     "or choose another --run-dir"
                 )
             seed, state, metrics = args.seed, None, None
-        checkpoint.save_config(run_dir, config, seed)
         return _train(args, config, seed, run_dir, state, metrics)
 
 
@@ -301,39 +279,28 @@ def _resumed(args: TrainArgs, argv: list[str], run_dir: Path):
 
 
 def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, metrics) -> int:
-    import jax
-
     from pgjax import checkpoint
-    from pgjax.progress import ProgressBar, final_return, format_report, train_in_chunks
+    from pgjax.loggers import ChunkLines, ProgressBar
+    from pgjax.progress import final_return
+    from pgjax.runner import StopOnSigint, run
 
     print(f"pgjax: {_describe(config)}")
     print(f"pgjax: run folder {run_dir}")
-
-    def save(report, state, metrics) -> None:
-        checkpoint.save_checkpoint(run_dir, state, metrics)
-        checkpoint.write_metrics_csv(run_dir, metrics)
-        if not args.progress:
-            print(format_report(report), flush=True)
-
-    bar = ProgressBar(config.num_updates, config.batch_size)
+    line = ProgressBar if args.progress else ChunkLines
     start = time.perf_counter()
-    try:
-        with _StopOnSigint() as stop:
-            result = train_in_chunks(
-                config,
-                jax.random.key(seed),
-                num_chunks=args.chunks,
-                on_chunk=save,
-                on_update=bar if args.progress else None,
-                should_stop=lambda: stop.requested,
-                state=state,
-                metrics=metrics,
-            )
-    finally:
-        bar.close()
+    with StopOnSigint() as stop:
+        result = run(
+            config,
+            seed,
+            run_dir=run_dir,
+            resume=True,  # the folder's checks were made above, under the same hold
+            loggers=[line(config.num_updates, config.batch_size)],
+            num_chunks=args.chunks,
+            should_stop=stop,
+            state=state,
+            metrics=metrics,
+        )
     seconds = time.perf_counter() - start
-    metrics = result.metrics
-    checkpoint.plot_curve(run_dir, metrics, f"{config.algo} on {config.env}")
     done = int(result.state.update)
     if done < config.num_updates:
         print(
@@ -341,7 +308,7 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
             f"Continue with: pgjax train --resume {run_dir}"
         )
         return EXIT_INTERRUPTED
-    final = final_return(metrics)
+    final = final_return(result.metrics)
     outcome = (
         f"final return (mean of the last 10 updates) {final:.1f}"
         if final == final
@@ -425,7 +392,8 @@ def split_grid(argv: list[str]) -> tuple[list[str], dict[str, list[float]]]:
 
 def run_sweep(args: SweepArgs, grid: dict[str, list[float]]) -> int:
     from pgjax import checkpoint, sweep
-    from pgjax.progress import ProgressBar
+    from pgjax.loggers import ProgressBar
+    from pgjax.runner import StopOnSigint
 
     if args.seeds < 1:
         raise UserError(f"--seeds={args.seeds}: must be a positive integer")
@@ -443,12 +411,12 @@ def run_sweep(args: SweepArgs, grid: dict[str, list[float]]) -> int:
     bar = ProgressBar(config.num_updates * calls, config.batch_size * per_call * args.seeds)
     parts, stopped = [], False
     try:
-        with _StopOnSigint() as stop:
+        with StopOnSigint() as stop:
             for part in sweep.iter_sweep(
                 config, grid, args.seeds, on_update=bar, per_call=per_call
             ):
                 parts.append(part)
-                if stop.requested:
+                if stop():
                     break
     except KeyboardInterrupt:
         stopped = True

@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+from pgjax.algorithms import REGISTRY
 from pgjax.config import Config
+from pgjax.envs import make_env
 
 # Continuous control: 16 envs x 256 steps, 10 epochs of 32 minibatches; observations
 # normalised, rewards scaled by 0.1, no entropy bonus, unclipped critic. On Pendulum at lr 1e-3
@@ -70,3 +72,31 @@ def preset(env: str, algo: str = "ppo_clip") -> Config:
 def presets() -> list[tuple[str, str]]:
     """The (env, algo) pairs that have a preset."""
     return list(_PRESETS)
+
+
+# What an environment's PPO preset says about the environment rather than about PPO (its
+# widths and Breakout's shared torso are PPO's: a shared torso is refused by REINFORCE and TRPO).
+ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize_obs",
+              "vf_clip", "activation", "network")  # fmt: skip
+
+
+def config_for(env: str, algo: str) -> tuple[Config, str]:
+    """The settings ``benchmarks/learning.py`` trains ``algo`` on ``env`` with, and which kind
+    they are: ``"preset"`` (the pair's own); ``"env settings"`` (the environment's fields of
+    its PPO preset, ``ENV_FIELDS``, with the algorithm's own sizes and learning rate); or
+    ``"defaults"`` (the algorithm's defaults, 2M steps on MinAtar, else 500k)."""
+    if (env, algo) in _PRESETS:
+        return _PRESETS[(env, algo)], "preset"
+    if (env, "ppo_clip") in _PRESETS:
+        ppo = _PRESETS[(env, "ppo_clip")]
+        fields = {f: getattr(ppo, f) for f in ENV_FIELDS}
+        if REGISTRY[algo].estimator == "monte_carlo":
+            # its critic regresses on Monte Carlo returns: never clipped; and a window as long
+            # as the time limit, so that every episode can end inside it and be counted
+            # (shorter windows count only the short episodes, or none: Freeway's 2500 steps)
+            fields.pop("vf_clip")
+            limit = make_env(env).spec.time_limit or 0
+            fields["num_steps"] = max(REGISTRY[algo].defaults["num_steps"], limit)
+        return Config(algo=algo, env=env, **fields), "env settings"
+    budget = 2_000_000 if env.endswith("MinAtar") else 500_000
+    return Config(algo=algo, env=env, total_timesteps=budget), "defaults"

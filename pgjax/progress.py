@@ -8,7 +8,6 @@ The math stays inside jit; only the per-update scalar metrics cross to the host.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -49,46 +48,13 @@ class ChunkReport(NamedTuple):
     elapsed: float
 
 
-def train_in_chunks(
-    config: Config,
-    key: Array,
-    *,
-    num_chunks: int = 20,
-    on_chunk: Callable[[ChunkReport, TrainState, dict[str, np.ndarray]], None] | None = None,
-    state: TrainState | None = None,
-    metrics: dict[str, np.ndarray] | None = None,
-    hparams: HParams | None = None,
-    on_update: Callable[[dict], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> TrainResult:
-    """Run ``config.num_updates`` updates as about ``num_chunks`` jit-compiled chunks.
-
-    Args:
-      config: the run.
-      key: PRNG key (ignored when ``state`` is given).
-      num_chunks: how many times to report; chunks are of equal length but the last.
-      on_chunk: called after each chunk with a ``ChunkReport``, the ``TrainState`` and the
-        metrics of every update so far (host arrays): what a checkpoint needs.
-      state, metrics: continue a run from this state, with these metrics so far (resume).
-      hparams: traced hyperparameters, as for ``train``; defaults to ``config.hparams()``.
-      on_update: host function called after every update, from inside the compiled chunk
-        (see ``make_pipeline``); e.g. a ``ProgressBar``.
-      should_stop: checked after each chunk (and its ``on_chunk``); when it returns True the
-        run stops there and the result so far is returned (``state.update`` tells how far).
-
-    Raises:
-      DivergedError: a chunk produced a non-finite loss or parameters; raised before that
-        chunk reaches ``on_chunk``, so a checkpoint written there is never a non-finite one.
-
-    Returns:
-      ``TrainResult`` with host (numpy) metrics of shape ``[updates done]``.
-    """
+def _compiled(config: Config, on_update, hp: HParams, chunk: int):
+    """``init(key) → state`` and ``run_chunk(state) → (state, metrics [chunk], params
+    finite)``, jit-compiled, on one device or data parallel (``Config.devices``)."""
     shards = num_devices(config)  # a ValueError names the field if the devices are not there
     pipeline = make_pipeline(
         config, on_update, axis_name=AXIS if shards > 1 else None, num_shards=shards
     )
-    hp = config.hparams() if hparams is None else hparams
-    chunk = max(1, math.ceil(config.num_updates / num_chunks))
 
     def run(state: TrainState, hp: HParams):
         # every chunk has the same length, so one compilation serves them all; updates past
@@ -109,12 +75,51 @@ def train_in_chunks(
         traced = jax.tree.map(jnp.asarray, hp)  # passed in, as make_train passes them
         init_dp = jax.jit(data_parallel(pipeline.init, shards, (P(), P()), STATE_SPEC))
         run_dp = jax.jit(data_parallel(run, shards, (STATE_SPEC, P()), (STATE_SPEC, P(), P())))
-        init, run_chunk = (lambda k: init_dp(k, traced)), (lambda s: run_dp(s, traced))
-    else:  # the hyperparameters are constants, as in make_train's single-device train
-        init, run_chunk = jax.jit(lambda k: pipeline.init(k, hp)), jax.jit(lambda s: run(s, hp))
+        return (lambda k: init_dp(k, traced)), (lambda s: run_dp(s, traced))
+    # the hyperparameters are constants, as in make_train's single-device train
+    return jax.jit(lambda k: pipeline.init(k, hp)), jax.jit(lambda s: run(s, hp))
+
+
+def train_in_chunks(
+    config: Config,
+    key: Array,
+    *,
+    num_chunks: int = 20,
+    on_chunk: Callable[[ChunkReport, TrainState, dict[str, np.ndarray]], None] | None = None,
+    state: TrainState | None = None,
+    metrics: dict[str, np.ndarray] | None = None,
+    hparams: HParams | None = None,
+    on_update: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Run ``config.num_updates`` updates as about ``num_chunks`` jit-compiled chunks.
+
+    Args:
+      config: the run.
+      key: PRNG key (ignored when ``state`` is given).
+      num_chunks: how many times to report; chunks are of equal length but the last.
+      on_chunk: called after each chunk with a ``ChunkReport``, the ``TrainState`` and the
+        chunk's own rows of metrics (host arrays ``[updates in the chunk]``).
+      state, metrics: continue a run from this state, with these metrics so far (resume).
+      hparams: traced hyperparameters, as for ``train``; defaults to ``config.hparams()``.
+      on_update: host function called after every update, from inside the compiled chunk
+        (see ``make_pipeline``); e.g. a ``ProgressBar``.
+      should_stop: checked after each chunk (and its ``on_chunk``); when it returns True the
+        run stops there and the result so far is returned (``state.update`` tells how far).
+
+    Raises:
+      DivergedError: a chunk produced a non-finite loss or parameters; raised before that
+        chunk reaches ``on_chunk``, so a checkpoint written there is never a non-finite one.
+
+    Returns:
+      ``TrainResult`` with host (numpy) metrics of shape ``[updates done]``.
+    """
+    hp = config.hparams() if hparams is None else hparams
+    chunk = max(1, math.ceil(config.num_updates / num_chunks))
+    init, run_chunk = _compiled(config, on_update, hp, chunk)
     if state is None:
         state = init(key)
-    history: list[dict[str, np.ndarray]] = [metrics] if metrics else []
+    parts: list[dict[str, np.ndarray]] = [metrics] if metrics else []
     done = int(state.update)
     start = time.perf_counter()
     while done < config.num_updates:
@@ -123,7 +128,7 @@ def train_in_chunks(
         state, chunk_metrics, finite = run_chunk(state)
         chunk_metrics = {k: v[:length] for k, v in jax.device_get(chunk_metrics).items()}
         _check_finite(config, chunk_metrics, bool(finite), done)
-        history = [_merge([*history, chunk_metrics])]
+        parts.append(chunk_metrics)
         done += length
         if on_chunk is not None:
             seconds = time.perf_counter() - tick
@@ -137,11 +142,10 @@ def train_in_chunks(
                 recent_return=float(total / count) if count else math.nan,
                 elapsed=time.perf_counter() - start,
             )
-            on_chunk(report, state, history[0])
+            on_chunk(report, state, chunk_metrics)
         if should_stop is not None and should_stop():
             break
-    merged = history[0] if history else {}
-    return TrainResult(state, merged)
+    return TrainResult(state, merge(parts) if parts else {})
 
 
 LOSS_METRICS = ("loss", "policy_loss", "value_loss", "grad_norm")
@@ -188,94 +192,9 @@ def _check_finite(config: Config, chunk: dict[str, np.ndarray], finite: bool, do
     )
 
 
-class ProgressBar:
-    """A live progress line for ``on_update``: bar, steps, steps/s, recent mean return, ETA.
-
-    On a terminal the line is redrawn in place (at most ``hz`` times a second); otherwise a
-    line is printed at every tenth of the run. Call ``close()`` at the end.
-    """
-
-    def __init__(self, num_updates: int, batch_size: int, *, hz: float = 10.0, file=None):
-        self.num_updates, self.batch_size = num_updates, batch_size
-        self.file = file or sys.stdout
-        self.tty = self.file.isatty()
-        self.interval = 1.0 / hz
-        self.recent: list[tuple[float, float]] = []  # (return total, count) of recent updates
-        self.start = None
-        self.last_draw = -math.inf
-        self.drawn = 0  # the last update drawn
-        self.start_update = 0
-        self.update = 0
-        self.next_line = 0.1
-
-    def __call__(self, info: dict) -> None:
-        now = time.perf_counter()
-        update = int(np.max(info["update"]))
-        if self.start is None:  # first call: after compilation; rates count from here, and
-            # the first line is drawn once there is a rate (a resumed run starts mid-way)
-            self.start, self.start_update = now, update
-            self.drawn = self.update = update
-            self.next_line = math.floor(update / self.num_updates * 10 + 1) / 10
-        self.update = max(self.update, update)
-        count = float(np.sum(info["episode_count"]))
-        if count:
-            total = float(np.nansum(info["episode_return"] * info["episode_count"]))
-            self.recent = [*self.recent, (total, count)][-20:]
-        fraction = self.update / self.num_updates
-        if self.update <= self.drawn:  # under vmap: one call per run of the same update
-            return
-        if self.tty:
-            if now - self.last_draw >= self.interval or fraction >= 1:
-                self.last_draw, self.drawn = now, self.update
-                self.file.write("\r" + self.line(now))
-                self.file.flush()
-        elif fraction >= self.next_line:
-            self.next_line = math.floor(fraction * 10 + 1) / 10
-            self.drawn = self.update
-            print(self.line(now), file=self.file, flush=True)
-
-    def line(self, now: float) -> str:
-        width = 24
-        fraction = self.update / self.num_updates
-        filled = int(width * fraction)
-        elapsed = now - self.start
-        done = self.update - self.start_update
-        rate = done * self.batch_size / elapsed if elapsed > 0 else 0.0
-        eta = (self.num_updates - self.update) * elapsed / done if done > 0 else math.nan
-        totals = sum(t for t, _ in self.recent), sum(c for _, c in self.recent)
-        ret = f"{totals[0] / totals[1]:8.1f}" if totals[1] else f"{'--':>8}"
-        return (
-            f"[{'#' * filled}{'.' * (width - filled)}] {self.update * self.batch_size:>11,} steps "
-            f"| {rate:>9,.0f} steps/s | return {ret} | ETA {_duration(eta)}"
-        )
-
-    def close(self) -> None:
-        if self.tty and self.start is not None:
-            self.file.write("\n")
-            self.file.flush()
-
-
-def _duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def _merge(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def merge(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Metrics ``[n_i]`` of consecutive stretches of a run, as one ``[Σ n_i]``."""
     return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
-
-
-def format_report(r: ChunkReport) -> str:
-    """One line: progress, throughput, recent return, time left."""
-    rate = r.timesteps / r.elapsed if r.elapsed > 0 else 0.0
-    left = (r.num_updates - r.updates_done) / r.updates_done * r.elapsed
-    return (
-        f"[{r.updates_done:>5}/{r.num_updates} updates] {r.timesteps:>11,} steps | "
-        f"{r.steps_per_second:>9,.0f} steps/s | return {r.recent_return:8.1f} | "
-        f"elapsed {r.elapsed:5.1f}s | ETA {left:5.1f}s (avg {rate:,.0f} steps/s)"
-    )
 
 
 def final_return(metrics: dict[str, np.ndarray], last: int = 10) -> float:
@@ -295,10 +214,9 @@ __all__ = [
     "LOSS_METRICS",
     "ChunkReport",
     "DivergedError",
-    "ProgressBar",
     "diverged_updates",
     "final_return",
-    "format_report",
+    "merge",
     "params_finite",
     "train_in_chunks",
 ]

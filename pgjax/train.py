@@ -202,7 +202,7 @@ def make_train(
         jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(key, hp)
 
     ``on_update``: an optional host function called after every update with its scalars
-    (see ``make_pipeline``), e.g. ``pgjax.progress.ProgressBar``; without it ``train`` is pure.
+    (see ``make_pipeline``), e.g. ``pgjax.loggers.ProgressBar``; without it ``train`` is pure.
 
     Raises ``ValueError`` for a bad ``config`` (the field, the value and what is allowed).
     """

@@ -50,7 +50,7 @@ def test_every_preset_is_a_valid_config():
 def test_progress_bar_prints_each_tenth_once_even_under_vmap():
     import io
 
-    from pgjax.progress import ProgressBar
+    from pgjax.loggers import ProgressBar
 
     out = io.StringIO()
     bar = ProgressBar(num_updates=20, batch_size=10, file=out)

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from pgjax import Config, checkpoint, make_pipeline, make_train
-from pgjax.progress import DivergedError, ProgressBar, train_in_chunks
+from pgjax.loggers import ProgressBar
+from pgjax.progress import DivergedError, train_in_chunks
 from pgjax.sweep import summarize, sweep, table
 from tests.test_cli import TINY, pgjax, pgjax_started, user_error
 
