@@ -161,7 +161,7 @@ def test_a_sweep_prints_its_table_when_saving_fails(tmp_path, monkeypatch, capsy
 
 
 def test_ctrl_c_during_a_sweep_keeps_the_settings_finished(tmp_path):
-    args = ["sweep", *TINY, "--total-timesteps", 200_000, "--seeds", 2, "--lr", "1e-3,2e-3,3e-3",
+    args = ["sweep", *TINY, "--total-timesteps", 120_000, "--seeds", 2, "--lr", "1e-3,2e-3,3e-3",
             "--out", "sw"]  # fmt: skip
     process = pgjax_started(*args, cwd=tmp_path)
     # the bar prints a line at each tenth of the sweep: the first setting is a third of it
