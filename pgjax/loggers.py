@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from pgjax import checkpoint
+from pgjax.progress import merge
 
 
 class Logger(Protocol):
@@ -166,10 +167,8 @@ class CsvLogger:
         self.parts = [history] if history else []
 
     def log(self, step: int, rows: dict[str, np.ndarray]) -> None:
-        self.parts.append({k: v for k, v in rows.items() if k != "update"})
-        merged = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[-1]}
-        self.parts = [merged]
-        checkpoint.write_metrics_csv(self.run_dir, merged)
+        self.parts = [merge([*self.parts, {k: v for k, v in rows.items() if k != "update"}])]
+        checkpoint.write_metrics_csv(self.run_dir, self.parts[0])
 
     def close(self) -> None:
         pass
