@@ -72,6 +72,15 @@ ANCHORS = {
     "Freeway-MinAtar": 58.0,
 }
 ENVS = list(ANCHORS)
+# Other suites, trained only when named (--env), with their extras installed; their anchors
+# (Brax's inverted_pendulum: 1 per step for 1000 steps) and the published results they are
+# compared with are in the README
+SUITE_ANCHORS = {"brax/inverted_pendulum": 1000.0}
+
+
+def file_name(env: str) -> str:
+    """An environment's name as part of a file name (``brax/ant:backend=spring`` has a slash)."""
+    return env.replace("/", "_").replace(":", "_")
 
 
 def config_for(env: str, algo: str, quick: bool) -> tuple[Config, str]:
@@ -86,7 +95,7 @@ def run(env: str, algo: str, seeds: int, quick: bool, runs_dir: str) -> str:
     """Train, save the run's curves, return the path."""
     config, setting = config_for(env, algo, quick)
     metrics, compile_s, run_s = vmapped_run(config, seeds)
-    path = os.path.join(runs_dir, f"{env}__{algo}.npz")
+    path = os.path.join(runs_dir, f"{file_name(env)}__{algo}.npz")
     np.savez_compressed(
         path,
         env=env,
@@ -120,18 +129,27 @@ def load_runs(paths: list[str]) -> list[dict]:
 
 def table(runs: list[dict]) -> list[str]:
     lines = [
-        "| env | algo | setting | steps | seeds | final return (95% CI) | anchor | run s "
-        "| compile s | pgjax |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| env | algo | setting | steps | seeds | first return | final return (95% CI) | anchor "
+        "| run s | compile s | pgjax |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in runs:
         lines.append(
             f"| {r['env']} | {r['algo']} | {r['setting']} | "
-            f"{int(r['steps'][-1]):,} | {len(r['finals'])} | {mean_and_ci(r['finals'])} | "
-            f"{ANCHORS.get(r['env'], '')} | {r['run_s']:.0f} | {r['compile_s']:.0f} | "
+            f"{int(r['steps'][-1]):,} | {len(r['finals'])} | {first_return(r['returns']):.1f} | "
+            f"{mean_and_ci(r['finals'])} | "
+            f"{ANCHORS.get(r['env'], SUITE_ANCHORS.get(r['env'], ''))} | "
+            f"{r['run_s']:.0f} | {r['compile_s']:.0f} | "
             f"{r['revision']} |"
         )
     return lines
+
+
+def first_return(returns: np.ndarray) -> float:
+    """The untrained policy's return, a random policy's (the policy head starts near uniform,
+    or at mean 0): the mean over seeds of the episodes that ended in the first 10 updates
+    (``final_return`` of the curve read backwards)."""
+    return float(np.mean([final_return({"episode_return": r[::-1]}) for r in returns]))
 
 
 def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
@@ -147,6 +165,8 @@ def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
             band(ax, seconds if wall_clock else r["steps"], r["returns"], r["algo"], color)
         if env in ANCHORS:
             ax.axhline(ANCHORS[env], color="k", ls=":", lw=1, label="gymnax PPO checkpoint")
+        if env in SUITE_ANCHORS:
+            ax.axhline(SUITE_ANCHORS[env], color="k", ls=":", lw=1, label="maximum")
         ax.set_title(env, fontsize=10)
         ax.set_xlabel("wall-clock seconds" if wall_clock else "environment steps")
         ax.grid(alpha=0.3)
@@ -191,7 +211,7 @@ def reference(envs: list[str], seeds: int, quick: bool, out: str, runs_dir: str)
             seconds.append(time.perf_counter() - start)
             ended.append(final_return({"episode_return": np.asarray(metrics["episode_return"])}))
             curve.append(float(np.mean(np.asarray(metrics["returned_episode_return"])[-10:])))
-        saved = os.path.join(runs_dir, f"{env}__ppo_clip.npz")
+        saved = os.path.join(runs_dir, f"{file_name(env)}__ppo_clip.npz")
         ours = mean_and_ci(load_runs([saved])[0]["finals"]) if os.path.exists(saved) else ""
         line = (
             f"| {env} | {config.num_updates * config.batch_size:,} | {seeds} | {ours} | "
@@ -205,7 +225,12 @@ def reference(envs: list[str], seeds: int, quick: bool, out: str, runs_dir: str)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--env", action="append", choices=ENVS, help="(repeatable)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        help=f"(repeatable) default: {', '.join(ENVS)}; any other name Config.env takes, "
+        "e.g. brax/ant:backend=spring or craftax/Craftax-Classic-Symbolic-v1",
+    )
     parser.add_argument("--algo", action="append", choices=ALGORITHMS, help="(repeatable)")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="CartPole, ppo_clip, 100k steps")

@@ -12,11 +12,19 @@ that pgjax can be timed against it side by side, in one process, on the same mac
 - ``num_epochs`` × ``num_minibatches`` optax steps (global-norm clip, Adam eps 1e-5, linear
   annealing), each epoch a fresh permutation of the whole batch, the clipped value loss.
 
+For Brax (``ENV_NAME`` ``brax/<name>``, options as pgjax's names take them) the environment
+is wrapped as PureJaxRL's ``BraxGymnaxWrapper`` wraps it: Brax's ``EpisodeWrapper`` (1000
+steps) and ``AutoResetWrapper``, ``done`` for a fall and for the time limit alike, and the
+observation that ended an episode replaced by the first of the next (nothing bootstraps from
+it); the policy a diagonal Gaussian, its sample clipped to [-1, 1] for the environment
+(PureJaxRL's ``ClipAction``).
+
 It is not part of the library and is used by nothing but the benchmark.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -28,10 +36,37 @@ import optax
 from flax.linen.initializers import constant, orthogonal
 
 
+class BraxGymnaxWrapper:
+    """A Brax environment behind gymnax 1.0's six-value step, the way PureJaxRL wraps it."""
+
+    def __init__(self, name: str):
+        from brax.envs.wrappers.training import AutoResetWrapper, EpisodeWrapper
+
+        from pgjax.envs.brax import _envs
+        from pgjax.envs.registry import parse
+
+        base, options = parse(name)
+        length = options.pop("episode_length", 1000)
+        with warnings.catch_warnings():  # Brax's notice that its pipelines are unmaintained
+            warnings.simplefilter("ignore")
+            env = _envs().get_environment(base.removeprefix("brax/"), **options)
+        self.action_size, self.observation_size = env.action_size, env.observation_size
+        self._env = AutoResetWrapper(EpisodeWrapper(env, episode_length=length, action_repeat=1))
+
+    def reset(self, key, params=None):
+        state = self._env.reset(key)
+        return state.obs, state
+
+    def step(self, key, state, action, params=None):
+        state = self._env.step(state, action)
+        return state.obs, state, state.reward, state.done > 0.5, jnp.zeros((), bool), {}
+
+
 class ActorCritic(nn.Module):
     num_actions: int
     activation: str = "tanh"
     hidden: int = 64
+    discrete: bool = True
 
     @nn.compact
     def __call__(self, x):
@@ -41,10 +76,45 @@ class ActorCritic(nn.Module):
         a = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
         a = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(a))
         logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(a)
+        if not self.discrete:  # (mean, log_std) of a diagonal Gaussian
+            logits = (logits, self.param("log_std", constant(0.0), (self.num_actions,)))
         c = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x))
         c = act(nn.Dense(h, kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(c))
         value = nn.Dense(1, kernel_init=orthogonal(1.0), bias_init=constant(0.0))(c)
         return logits, jnp.squeeze(value, axis=-1)
+
+
+def _sample(key, dist, discrete):
+    if discrete:
+        return jax.random.categorical(key, dist)
+    mean, log_std = dist
+    return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+
+def _log_prob(dist, action, discrete):
+    if discrete:
+        return jnp.take_along_axis(jax.nn.log_softmax(dist), action[:, None], axis=-1)[:, 0]
+    mean, log_std = dist
+    z = (action - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+
+def _entropy(dist, discrete):
+    if discrete:
+        return -jnp.sum(jax.nn.softmax(dist) * jax.nn.log_softmax(dist), -1)
+    mean, log_std = dist
+    return jnp.broadcast_to(jnp.sum(log_std + 0.5 * (jnp.log(2 * jnp.pi) + 1)), mean.shape[:1])
+
+
+def make_env(name: str):
+    """(env, params, discrete, num_actions, obs_shape): gymnax's, or Brax's wrapped as
+    PureJaxRL wraps it."""
+    if name.startswith("brax/"):
+        env = BraxGymnaxWrapper(name)
+        return env, None, False, env.action_size, (env.observation_size,)
+    env, params = gymnax.make(name)
+    space = env.action_space(params)
+    return env, params, True, space.n, tuple(env.observation_space(params).shape)
 
 
 class Transition(NamedTuple):
@@ -61,10 +131,10 @@ def make_train(config: dict):
     """``config``: ENV_NAME, NUM_ENVS, NUM_STEPS, TOTAL_TIMESTEPS, UPDATE_EPOCHS,
     NUM_MINIBATCHES, LR, ANNEAL_LR, GAMMA, GAE_LAMBDA, CLIP_EPS, ENT_COEF, VF_COEF,
     MAX_GRAD_NORM, ACTIVATION (PureJaxRL's names), and HIDDEN (the width of its two layers;
-    PureJaxRL's is 64). Discrete actions only."""
+    PureJaxRL's is 64). gymnax's discrete environments, and Brax's (continuous)."""
     num_updates = config["TOTAL_TIMESTEPS"] // config["NUM_STEPS"] // config["NUM_ENVS"]
     minibatch_size = config["NUM_ENVS"] * config["NUM_STEPS"] // config["NUM_MINIBATCHES"]
-    env, env_params = gymnax.make(config["ENV_NAME"])
+    env, env_params, discrete, num_actions, obs_shape = make_env(config["ENV_NAME"])
     num_envs = config["NUM_ENVS"]
 
     def schedule(count):
@@ -72,11 +142,9 @@ def make_train(config: dict):
         return config["LR"] * frac
 
     def train(rng):
-        network = ActorCritic(
-            env.action_space(env_params).n, config["ACTIVATION"], config.get("HIDDEN", 64)
-        )
+        network = ActorCritic(num_actions, config["ACTIVATION"], config.get("HIDDEN", 64), discrete)
         rng, init_rng = jax.random.split(rng)
-        init_x = jnp.zeros((1, *env.observation_space(env_params).shape))
+        init_x = jnp.zeros((1, *obs_shape))
         params = network.init(init_rng, init_x)
         lr = schedule if config["ANNEAL_LR"] else config["LR"]
         tx = optax.chain(
@@ -95,13 +163,12 @@ def make_train(config: dict):
                 params, opt_state, env_state, obs, running, returned, rng = runner
                 rng, a_rng, s_rng = jax.random.split(rng, 3)
                 logits, value = network.apply(params, obs)
-                action = jax.random.categorical(a_rng, logits)
-                log_prob = jnp.take_along_axis(
-                    jax.nn.log_softmax(logits), action[:, None], axis=-1
-                )[:, 0]
+                action = _sample(a_rng, logits, discrete)
+                log_prob = _log_prob(logits, action, discrete)
+                sent = action if discrete else jnp.clip(action, -1.0, 1.0)
                 next_obs, env_state, reward, term, trunc, _ = jax.vmap(
                     env.step, in_axes=(0, 0, 0, None)
-                )(jax.random.split(s_rng, num_envs), env_state, action, env_params)
+                )(jax.random.split(s_rng, num_envs), env_state, sent, env_params)
                 done = jnp.logical_or(term, trunc)
                 running = running + reward
                 returned = jnp.where(done, running, returned)
@@ -133,9 +200,7 @@ def make_train(config: dict):
 
                     def loss_fn(params):
                         logits, value = network.apply(params, t.obs)
-                        log_prob = jnp.take_along_axis(
-                            jax.nn.log_softmax(logits), t.action[:, None], axis=-1
-                        )[:, 0]
+                        log_prob = _log_prob(logits, t.action, discrete)
                         v_clip = t.value + (value - t.value).clip(
                             -config["CLIP_EPS"], config["CLIP_EPS"]
                         )
@@ -144,8 +209,7 @@ def make_train(config: dict):
                         a = (adv - adv.mean()) / (adv.std() + 1e-8)
                         clipped = jnp.clip(ratio, 1 - config["CLIP_EPS"], 1 + config["CLIP_EPS"])
                         pi_loss = -jnp.minimum(ratio * a, clipped * a).mean()
-                        probs = jax.nn.softmax(logits)
-                        entropy = -jnp.sum(probs * jax.nn.log_softmax(logits), -1).mean()
+                        entropy = _entropy(logits, discrete).mean()
                         return pi_loss + config["VF_COEF"] * v_loss - config["ENT_COEF"] * entropy
 
                     grads = jax.grad(loss_fn)(params)

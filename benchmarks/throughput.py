@@ -54,9 +54,16 @@ import matplotlib.pyplot as plt
 def raw_stepping(env_name: str, num_envs: int, num_steps: int):
     """A jit-compiled function stepping ``num_envs`` environments ``num_steps`` times with
     uniformly random actions; returns a scalar so nothing large is kept."""
-    made = make_env(env_name)  # a gymnax environment: its raw env and params
-    env, params = made.env, made.params
-    space = env.action_space(params)
+    if env_name.startswith("brax/"):  # Brax's own auto-reset (reference_ppo's wrapper)
+        env, params = reference_ppo.BraxGymnaxWrapper(env_name), None
+        size = env.action_size
+
+        def sample(k):
+            return jax.random.uniform(k, (size,), minval=-1.0, maxval=1.0)
+    else:
+        made = make_env(env_name)  # a gymnax environment: its raw env and params
+        env, params = made.env, made.params
+        sample = env.action_space(params).sample
     step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def run(key):
@@ -68,11 +75,13 @@ def raw_stepping(env_name: str, num_envs: int, num_steps: int):
         def body(carry, k):
             state, total = carry
             k_act, k_env = jax.random.split(k)
-            action = jax.vmap(space.sample)(jax.random.split(k_act, num_envs))
-            _, state, reward, _, _, _ = step(
+            action = jax.vmap(sample)(jax.random.split(k_act, num_envs))
+            obs, state, reward, _, _, _ = step(
                 jax.random.split(k_env, num_envs), state, action, params
             )
-            return (state, total + reward.sum()), None
+            # the observations too: a reward that is constant (inverted_pendulum's) would let
+            # the compiler drop the physics
+            return (state, total + reward.sum() + obs.sum()), None
 
         (_, total), _ = jax.lax.scan(body, (state, 0.0), jax.random.split(k_run, num_steps))
         return total
@@ -208,6 +217,12 @@ def single(args: argparse.Namespace) -> None:
         config = config.replace(hidden_sizes=tuple(args.hidden_sizes))
     if args.separate:
         config = config.replace(shared_torso=False)
+    same_work = ""
+    if not make_env(config.env).spec.discrete:
+        # the reference's policy (a Gaussian clipped for the environment, raw observations), so
+        # that the two differ in their structure alone
+        config = config.replace(action_dist="gaussian", normalize_obs=False)
+        same_work = ", a Gaussian policy clipped to the bounds, raw observations (as the reference)"
     networks = "one shared torso" if config.shared_torso else "separate actor and critic"
     command = " ".join(["python benchmarks/throughput.py", *args.argv])
     lines = [f"Command: `{command}`", "", machine()]
@@ -215,7 +230,7 @@ def single(args: argparse.Namespace) -> None:
         f"config: {config.env}, {config.num_envs} envs x {config.num_steps} steps, "
         f"{config.num_updates * config.batch_size} steps, {config.num_epochs} epochs x "
         f"{config.num_minibatches} minibatches, {config.activation}, "
-        f"{'x'.join(map(str, config.hidden_sizes))} wide, {networks}"
+        f"{'x'.join(map(str, config.hidden_sizes))} wide, {networks}{same_work}"
     )
     print("\n".join(lines), flush=True)
     key = jax.random.key(0)
@@ -258,7 +273,8 @@ def single(args: argparse.Namespace) -> None:
     print("\n".join(results))
     suffix = "" if args.hidden_sizes is None else "_" + "x".join(map(str, args.hidden_sizes))
     suffix += "_separate" if args.separate else ""
-    name = f"throughput_single_{config.env}{suffix}_{jax.default_backend()}.txt"
+    env = config.env.replace("/", "_").replace(":", "_")
+    name = f"throughput_single_{env}{suffix}_{jax.default_backend()}.txt"
     write_table(lines + results, os.path.join(args.out_dir, name))
 
 

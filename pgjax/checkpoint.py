@@ -151,9 +151,14 @@ def load_config(run_dir: str | Path) -> tuple[Config, int]:
 # ---- checkpoint ---------------------------------------------------------------------------
 
 
+def _is_key(x) -> bool:
+    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
 def _to_host(state: TrainState) -> TrainState:
-    # typed PRNG keys are stored as their raw uint32 data
-    return state._replace(key=jax.random.key_data(state.key))
+    # typed PRNG keys (the run's, and any an environment's state holds, as Craftax's does)
+    # are stored as their raw uint32 data
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
 
 
 def save_checkpoint(run_dir: str | Path, state: TrainState, metrics: dict[str, np.ndarray]) -> Path:
@@ -204,7 +209,9 @@ def load_checkpoint(
     if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != body.get("sha256"):
         raise CheckpointError(f"{path}: damaged checkpoint (its checksum does not match)")
     body = serialization.msgpack_restore(payload)
-    shapes = template._replace(key=jax.eval_shape(jax.random.key_data, template.key))
+    shapes = jax.tree.map(
+        lambda x: jax.eval_shape(jax.random.key_data, x) if _is_key(x) else x, template
+    )
     try:
         host = serialization.from_state_dict(shapes, body["state"])
         _check_same_structure(shapes, host)
@@ -212,7 +219,9 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: does not match this run's configuration ({error})"
         ) from None
-    state = host._replace(key=jax.random.wrap_key_data(np.asarray(host.key)))
+    state = jax.tree.map(
+        lambda t, h: jax.random.wrap_key_data(np.asarray(h)) if _is_key(t) else h, template, host
+    )
     metrics = {k: np.asarray(v) for k, v in body["metrics"].items()}
     return jax.tree.map(jax.numpy.asarray, state), metrics
 

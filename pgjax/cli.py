@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import inspect
 import itertools
 import os
+import re
 import sys
 import textwrap
 import time
@@ -88,7 +90,12 @@ def _config_flags() -> type:
         Config,
         {
             "algo": f"Algorithm: {', '.join(ALGORITHMS)}.",
-            "env": f"Environment, a gymnax (>= 1.0) id: {', '.join(env_names())}.",
+            "env": (
+                "Environment: a gymnax (>= 1.0) id, brax/<name> (pip install 'pgjax[brax]'), "
+                "craftax/<name> (pip install 'pgjax[craftax]'), or your own, registered by "
+                "pgjax.envs.register in a module named by --import MODULE; options after a "
+                f"colon (brax/ant:backend=positional). gymnax's: {', '.join(env_names())}."
+            ),
         },
     )
 
@@ -132,8 +139,8 @@ class _EvalArgs:
     greedy: bool = False
     """Take the most likely action instead of sampling."""
     render: str | None = None
-    """Also draw one episode to this GIF file (CartPole, Acrobot, Pendulum, MountainCar,
-    MinAtar)."""
+    """Also draw one episode to this file: a GIF (CartPole, Acrobot, Pendulum, MountainCar,
+    MinAtar, Craftax), or for Brax an HTML page (.html)."""
     seed: int = 0
     """PRNG seed of the evaluation episodes."""
 
@@ -227,7 +234,8 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
         config = _flags_config(args)
         num_devices(config)  # validates, and checks the devices are there
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(args.run_dir or f"runs/{config.env}-{config.algo}-{stamp}")
+        env = re.sub(r"[^\w.-]+", "_", config.env)  # brax/ant:backend=spring: one folder
+        run_dir = Path(args.run_dir or f"runs/{env}-{config.algo}-{stamp}")
         checkpoint.check_writable(run_dir, "--run-dir")
     with checkpoint.hold(run_dir):  # one process at a time in a run folder
         if args.resume:
@@ -331,7 +339,7 @@ def run_eval(args: EvalArgs) -> int:
 
     from pgjax import checkpoint
     from pgjax.evaluate import evaluate, record_episode
-    from pgjax.render import can_render, renderable, save_gif
+    from pgjax.render import can_render, renderable, save
 
     if args.episodes < 1:
         raise UserError(f"--episodes={args.episodes}: must be a positive integer")
@@ -339,6 +347,8 @@ def run_eval(args: EvalArgs) -> int:
     if args.render:
         if not can_render(config.env):
             raise UserError(f"cannot render {config.env}; renderable: {', '.join(renderable())}")
+        if config.env.startswith("brax/") and not args.render.endswith(".html"):
+            raise UserError(f"--render {args.render}: Brax renders to an HTML page; name a .html")
         checkpoint.check_writable(Path(args.render).parent, "--render")
     state, _ = checkpoint.restore(args.run_dir, config, seed)
     key = jax.random.key(args.seed)
@@ -351,7 +361,7 @@ def run_eval(args: EvalArgs) -> int:
     )
     if args.render:
         episode = record_episode(config, state, key, greedy=args.greedy)
-        path = save_gif(config.env, episode, args.render)
+        path = save(config.env, episode, args.render)
         steps, total = len(episode.rewards), float(episode.rewards.sum())
         print(f"pgjax: wrote {path} ({steps} steps, return {total:.1f})")
     return 0
@@ -451,12 +461,39 @@ def _os_error(error: OSError) -> str:
     return f"{error.strerror or error}{where}"
 
 
+def import_modules(argv: list[str]) -> list[str]:
+    """Import each module named by ``--import MODULE`` (anywhere in ``argv``, repeatable; the
+    current folder searched first, as ``python -m`` does), so that the environments it
+    registers can be named; returns the other arguments."""
+    rest, modules = [], []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--import":
+            module = next(args, None)
+            if module is None:
+                raise UserError("--import needs a module name, e.g. --import mypkg.envs")
+            modules.append(module)
+        elif arg.startswith("--import="):
+            modules.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+    if modules and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise UserError(f"--import {module}: {error}") from None
+    return rest
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from pgjax.checkpoint import CheckpointError
     from pgjax.progress import DivergedError
 
     try:
+        argv = import_modules(argv)
         grid: dict[str, list[float]] = {}
         if argv[:1] == ["sweep"]:
             argv, grid = split_grid(argv)

@@ -24,6 +24,7 @@ RETURN_TYPES = ("episode", "reward_to_go")
 BASELINES = ("none", "mean", "critic")
 ACTIVATIONS = ("tanh", "relu")
 NETWORKS = ("auto", "mlp", "cnn")
+ACTION_DISTS = ("auto", "gaussian", "tanh_normal")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,10 @@ class Config:
     algo: str = "ppo_clip"
     """Algorithm, one of ``pgjax.config.ALGORITHMS``."""
     env: str = "CartPole-v1"
-    """A gymnax (>= 1.0) environment id, e.g. ``CartPole-v1``, ``Breakout-MinAtar``."""
+    """The environment: a gymnax (>= 1.0) id (``CartPole-v1``, ``gymnax/Breakout-MinAtar``),
+    ``brax/<name>`` (``brax/ant``), ``craftax/<name>``, or a name given to
+    ``pgjax.envs.register``; options after a colon (``brax/ant:backend=positional``). See
+    ``pgjax.envs.registry``."""
     total_timesteps: int = 500_000
     """Environment steps in the whole run, over all environments (rounded down to updates)."""
     num_envs: int | None = None
@@ -85,6 +89,11 @@ class Config:
     network: str = "auto"
     """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
     (``cnn`` for observations of rank 3, else ``mlp``)."""
+    action_dist: str = "auto"
+    """The policy's distribution over continuous actions: ``gaussian`` (a diagonal Gaussian
+    whose sample is clipped to the action bounds), ``tanh_normal`` (squashed into them by tanh,
+    with the log-determinant in log π; Brax's choice), or ``auto`` (categorical for discrete
+    actions, ``gaussian`` for continuous)."""
     return_type: str = "reward_to_go"
     """REINFORCE's weight: ``episode`` (every step weighted by its whole episode's R(τ)) or
     ``reward_to_go`` (Σ_{t'≥t} γ^{t'−t} r_{t'})."""
@@ -170,11 +179,12 @@ class Config:
         check_choice("algo", self.algo, ALGORITHMS)
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("network", self.network, NETWORKS)
+        check_choice("action_dist", self.action_dist, ACTION_DISTS)
         check_choice("return_type", self.return_type, RETURN_TYPES)
         check_choice("baseline", self.baseline, BASELINES)
-        from pgjax.envs import env_names  # gymnax is imported only when validating
+        from pgjax.envs import check_env  # gymnax is imported only when validating
 
-        check_choice("env", self.env, env_names())
+        check_env(self.env)
         for name in (
             "total_timesteps",
             "num_envs",

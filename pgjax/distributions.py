@@ -2,7 +2,8 @@
 
 Categorical (discrete actions) is parameterised by unnormalised ``logits [..., K]``;
 the diagonal Gaussian (continuous actions) by ``mean [..., A]`` and a state-independent
-``log_std [A]`` (broadcast against ``mean``). Leading axes broadcast; nothing is vmapped here.
+``log_std [A]`` (broadcast against ``mean``); the tanh-squashed Gaussian by the same two, of
+the Gaussian before the squash. Leading axes broadcast; nothing is vmapped here.
 
 KL(p‖q) is the behaviour distance of the seed's PPO section: a distance between the two
 policies' action distributions at a state, not between their parameters.
@@ -106,7 +107,35 @@ def gaussian_kl(mean_p: Array, log_std_p: Array, mean_q: Array, log_std_q: Array
     return jnp.sum(per_dim, axis=-1)
 
 
-# ---- one interface over both, chosen by the action space -------------------------------------
+# ---- tanh-squashed Gaussian -------------------------------------------------------------------
+#
+# u ~ N(μ, diag σ²), a = low + (tanh(u) + 1)(high − low)/2, so that a lies inside the bounds
+# without clipping (Brax's and SAC's policy). The stored action is u: a's density follows from
+# it exactly, while atanh(a) loses precision where tanh saturates.
+
+
+def log1m_tanh_sq(u: Array) -> Array:
+    """log(1 − tanh²(u)) = 2 (log 2 − u − softplus(−2u)), stable for large |u|."""
+    return 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+
+
+def tanh_normal_log_prob(mean: Array, log_std: Array, u: Array, log_scale: Array) -> Array:
+    """log p(a) of a = low + (tanh(u) + 1)·scale, scale = (high − low)/2, by the change of
+    variables: log N(u; μ, σ²) − Σ_i [log(1 − tanh²(u_i)) + log scale_i].  mean, u ``[..., A]``,
+    log_std, log_scale ``[A]`` → ``[...]``.
+
+    The log-determinant depends on u alone, so it cancels in π_new(a)/π_old(a): the importance
+    ratio is the Gaussians' ratio at the same u."""
+    jacobian = jnp.sum(log1m_tanh_sq(u) + log_scale, axis=-1)
+    return gaussian_log_prob(mean, log_std, u) - jacobian
+
+
+def squash(u: Array, low: Array, high: Array) -> Array:
+    """a = low + (tanh(u) + 1)(high − low)/2, inside [low, high].  u ``[..., A]``."""
+    return low + (jnp.tanh(u) + 1.0) * (0.5 * (high - low))
+
+
+# ---- one interface over all three, chosen by the action space ------------------------------
 
 
 class ActionDist(NamedTuple):
@@ -128,7 +157,10 @@ class ActionDist(NamedTuple):
     entropy: Callable[[Any], Array]
     kl: Callable[[Any, Any], Array]
     mode: Callable[[Any], Array]
-    """The most likely action (greedy evaluation): argmax of the logits, or the mean."""
+    """The greedy action (evaluation): argmax of the logits, or the mean (before the squash)."""
+    to_env: Callable[[Array], Array] = lambda action: action
+    """The stored action as the environment takes it, before ``pgjax.envs.env_action`` clips
+    it to the bounds: itself, or the squashed u of the tanh-squashed Gaussian."""
 
 
 CATEGORICAL = ActionDist(
@@ -150,3 +182,21 @@ GAUSSIAN = ActionDist(
     kl=lambda p, q: gaussian_kl(*p, *q),
     mode=lambda p: p[0],
 )
+
+
+def tanh_normal(low: Array, high: Array) -> ActionDist:
+    """The tanh-squashed Gaussian on the box [low, high] (``[A]`` each); the stored action is u.
+
+    ``log_prob``: exact, with the log-determinant of the squash. ``kl``: exact, the Gaussians'
+    KL (a KL is unchanged when both distributions go through the same bijection).
+    ``entropy``: the Gaussian's H(u), not H(a), which has no closed form; H(a) = H(u) +
+    E[Σ log(1 − tanh²(u_i)) + log scale_i] ≤ H(u) + Σ log scale_i, so the bonus rewards the
+    spread of u, the squash's saturation unpenalised (Brax estimates H(a) from one sample
+    instead). ``mode``: the mean μ, squashed by ``to_env``.
+    """
+    low, high = jnp.asarray(low, jnp.float32), jnp.asarray(high, jnp.float32)
+    log_scale = jnp.log(0.5 * (high - low))
+    return GAUSSIAN._replace(
+        log_prob=lambda p, u: tanh_normal_log_prob(*p, u, log_scale),
+        to_env=lambda u: squash(u, low, high),
+    )

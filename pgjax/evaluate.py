@@ -30,7 +30,7 @@ def _policy(config: Config, state: TrainState, greedy: bool):
             obs = normalize(state.obs_norm, obs)
         params = net.policy(state.params, obs)
         action = net.dist.mode(params) if greedy else net.dist.sample(key, params)
-        return env_action(env.spec, action[None])[0]
+        return env_action(env.spec, net.dist.to_env(action)[None])[0]
 
     return env, act
 
@@ -106,7 +106,14 @@ def record_episode(
     env_states, obs, rewards, done_before = jax.device_get(jax.jit(run)(key))
     length = int(np.sum(~np.asarray(done_before)))  # steps up to and including the last one
     cut = lambda x: np.asarray(x)[:length]  # noqa: E731
-    first = lambda x: np.asarray(x)[:length, 0]  # noqa: E731  (the batch of 1)
+
+    def first(x):  # the batch of 1 (a typed PRNG key, as Craftax's state holds, stays JAX's)
+        return (
+            x[:length, 0]
+            if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+            else (np.asarray(x)[:length, 0])
+        )
+
     return Episode(jax.tree.map(first, env_states), cut(obs), cut(rewards))
 
 

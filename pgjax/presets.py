@@ -60,13 +60,65 @@ for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
     )
 
 
+# Brax, after Brax's own PPO settings scaled to a CPU: a tanh-squashed Gaussian, observations
+# normalised, γ 0.97, 4 epochs, no entropy bonus; 64 envs x 64 steps rather than Brax's 2048
+# envs x 5 steps. benchmarks/learning.py measures them.
+_BRAX = dict(
+    action_dist="tanh_normal",
+    num_envs=64,
+    num_steps=64,
+    num_epochs=4,
+    num_minibatches=8,
+    lr=3e-4,
+    gamma=0.97,
+    ent_coef=0.0,
+    normalize_obs=True,
+    vf_clip=False,
+)
+_PRESETS[("brax/inverted_pendulum", "ppo_clip")] = Config(
+    env="brax/inverted_pendulum", total_timesteps=500_000, **_BRAX
+)
+# Locomotion: 128 envs x 16 steps, 4 minibatches, a little entropy. At 1.5M steps on the
+# spring backend (2 seeds) ant went from about -400 to about 1000; rewards scaled by 0.1 with
+# a gradient norm of 1 learned more slowly (about 700).
+_PRESETS[("brax/ant", "ppo_clip")] = Config(
+    env="brax/ant",
+    total_timesteps=2_000_000,
+    **{**_BRAX, "num_envs": 128, "num_steps": 16, "num_minibatches": 4, "ent_coef": 0.001},
+)
+# Craftax (symbolic), after the Craftax paper's PPO scaled to a CPU: λ 0.8, lr 2e-4, an
+# entropy bonus, wider layers for its 1345 (Classic) or 8268 inputs.
+for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
+    _PRESETS[(f"craftax/{_name}", "ppo_clip")] = Config(
+        env=f"craftax/{_name}",
+        total_timesteps=1_000_000,
+        num_envs=64,
+        num_steps=64,
+        num_epochs=4,
+        num_minibatches=8,
+        lr=2e-4,
+        gae_lambda=0.8,
+        ent_coef=0.01,
+        hidden_sizes=(256, 256),
+    )
+
+
+def _key(env: str) -> str:
+    """The name a preset is filed under: without options, without gymnax's ``gymnax/``."""
+    base = env.partition(":")[0]
+    return base.removeprefix("gymnax/")
+
+
 def preset(env: str, algo: str = "ppo_clip") -> Config:
-    """The tuned ``Config`` for ``env`` and ``algo``; ``ValueError`` lists those there are."""
+    """The tuned ``Config`` for ``env`` and ``algo`` (options after a colon kept in the
+    config's ``env``: ``brax/ant:backend=spring`` takes ``brax/ant``'s preset);
+    ``ValueError`` lists those there are."""
     try:
-        return _PRESETS[(env, algo)]
+        found = _PRESETS[(_key(env), algo)]
     except KeyError:
         known = ", ".join(f"{e} ({a})" for e, a in _PRESETS)
         raise ValueError(f"no preset for env={env!r}, algo={algo!r}; presets: {known}") from None
+    return found.replace(env=env)
 
 
 def presets() -> list[tuple[str, str]]:
@@ -77,7 +129,7 @@ def presets() -> list[tuple[str, str]]:
 # What an environment's PPO preset says about the environment rather than about PPO (its
 # widths and Breakout's shared torso are PPO's: a shared torso is refused by REINFORCE and TRPO).
 ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize_obs",
-              "vf_clip", "activation", "network")  # fmt: skip
+              "vf_clip", "activation", "network", "action_dist")  # fmt: skip
 
 
 def config_for(env: str, algo: str) -> tuple[Config, str]:
@@ -85,10 +137,10 @@ def config_for(env: str, algo: str) -> tuple[Config, str]:
     they are: ``"preset"`` (the pair's own); ``"env settings"`` (the environment's fields of
     its PPO preset, ``ENV_FIELDS``, with the algorithm's own sizes and learning rate); or
     ``"defaults"`` (the algorithm's defaults, 2M steps on MinAtar, else 500k)."""
-    if (env, algo) in _PRESETS:
-        return _PRESETS[(env, algo)], "preset"
-    if (env, "ppo_clip") in _PRESETS:
-        ppo = _PRESETS[(env, "ppo_clip")]
+    if (_key(env), algo) in _PRESETS:
+        return preset(env, algo), "preset"
+    if (_key(env), "ppo_clip") in _PRESETS:
+        ppo = preset(env)
         fields = {f: getattr(ppo, f) for f in ENV_FIELDS}
         if REGISTRY[algo].estimator == "monte_carlo":
             # its critic regresses on Monte Carlo returns: never clipped; and a window as long

@@ -1,5 +1,6 @@
-"""Drawing an episode to a GIF: classic control from the environment's state, MinAtar from its
-observation channels. Frames are drawn with Pillow (no display, no gym needed).
+"""Drawing an episode: classic control from the environment's state, MinAtar from its
+observation channels, Craftax by its own renderer, to a GIF (Pillow: no display, no gym
+needed); Brax to its own HTML viewer.
 
     from pgjax.evaluate import record_episode
     from pgjax.render import save_gif
@@ -100,20 +101,50 @@ _RENDERERS: dict[str, Callable] = {
 }
 
 
+def _craftax(env: str, episode: Episode) -> list[Image.Image]:
+    """Craftax's own pixel renderer (16-pixel blocks) on each step's game state."""
+    import jax
+
+    if "Classic" in env:
+        from craftax.craftax_classic.constants import BLOCK_PIXEL_SIZE_IMG
+        from craftax.craftax_classic.renderer import make_craftax_pixel_renderer
+    else:
+        from craftax.craftax.constants import BLOCK_PIXEL_SIZE_IMG
+        from craftax.craftax.renderer import make_craftax_pixel_renderer
+
+    draw = jax.jit(jax.vmap(make_craftax_pixel_renderer(BLOCK_PIXEL_SIZE_IMG)))
+    pixels = np.asarray(draw(episode.env_states.env_state))
+    return [Image.fromarray(np.clip(p, 0, 255).astype(np.uint8)) for p in pixels]
+
+
+def _base(env: str) -> str:
+    return env.partition(":")[0].removeprefix("gymnax/")
+
+
 def can_render(env: str) -> bool:
-    return env in _RENDERERS or env.endswith("-MinAtar")
+    base = _base(env)
+    return base in _RENDERERS or base.endswith("-MinAtar") or base.split("/")[0] in SUITES
+
+
+SUITES = ("brax", "craftax")  # Brax: an HTML page (its own renderer); Craftax: a GIF
 
 
 def renderable() -> list[str]:
-    """The environments ``save_gif`` can draw (every ``*-MinAtar`` id besides these)."""
-    return [*_RENDERERS, "*-MinAtar"]
+    """The environments ``save`` can draw (every ``*-MinAtar`` id, Brax's and Craftax's
+    besides these)."""
+    return [*_RENDERERS, "*-MinAtar", "brax/* (.html)", "craftax/*"]
 
 
 def frames(env: str, episode: Episode) -> list[Image.Image]:
     """One image per step of ``episode``; ``ValueError`` for an environment not drawn."""
+    base = _base(env)
     if not can_render(env):
         raise ValueError(f"cannot render {env!r}; renderable: {', '.join(renderable())}")
-    draw = _minatar if env.endswith("-MinAtar") else _RENDERERS[env]
+    if base.startswith("brax/"):
+        raise ValueError(f"{env!r} renders to an HTML page (save_html), not to frames")
+    if base.startswith("craftax/"):
+        return _craftax(base, episode)
+    draw = _minatar if base.endswith("-MinAtar") else _RENDERERS[base]
     return [draw(episode.env_states, i, episode.obs) for i in range(len(episode.rewards))]
 
 
@@ -131,4 +162,30 @@ def save_gif(env: str, episode: Episode, path: str | Path, fps: int = 30) -> Pat
     return path
 
 
-__all__ = ["can_render", "frames", "renderable", "save_gif"]
+def save_html(env: str, episode: Episode, path: str | Path) -> Path:
+    """Write a Brax ``episode`` as Brax's interactive HTML viewer (a page with the scene)."""
+    import jax
+    from brax.io import html
+
+    from pgjax.envs import make_env
+
+    states = episode.env_states.env_state.pipeline_state
+    steps = [jax.tree.map(lambda x, i=i: x[i], states) for i in range(len(episode.rewards))]
+    page = html.render(make_env(env).env.sys, steps, colab=False)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page)
+    os.replace(tmp, path)
+    return path
+
+
+def save(env: str, episode: Episode, path: str | Path) -> Path:
+    """Draw ``episode`` to ``path``: an HTML page for Brax (``.html``), else a GIF."""
+    if _base(env).startswith("brax/"):
+        if Path(path).suffix != ".html":
+            raise ValueError(f"{env} renders to an HTML page: name a .html file, not {path}")
+        return save_html(env, episode, path)
+    return save_gif(env, episode, path)
+
+
+__all__ = ["can_render", "frames", "renderable", "save", "save_gif", "save_html"]

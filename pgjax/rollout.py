@@ -45,11 +45,13 @@ class Trajectory(NamedTuple):
 
 class EpisodeEnds(NamedTuple):
     """Sums over the episodes that ended during a rollout (scalars): how many, the total of
-    their returns and of their lengths. Means are ``total / count`` where ``count > 0``."""
+    their returns and of their lengths, and of each statistic the environment reports of an
+    ended episode (``EnvSpec.episode_info``). Means are ``total / count`` where ``count > 0``."""
 
     count: Array
     return_total: Array
     length_total: Array
+    info_total: dict[str, Array]
 
 
 class EnvCarry(NamedTuple):
@@ -102,7 +104,7 @@ def rollout(
         noise, keys = xs
         params = policy(c.obs)
         action = dist.from_noise(params, noise)
-        env_state, ts = env.step(keys, c.env_state, env_action(spec, action))
+        env_state, ts = env.step(keys, c.env_state, env_action(spec, dist.to_env(action)))
         reward = ts.reward.astype(jnp.float32)
         done = jnp.logical_or(ts.terminated, ts.truncated)
         episode, ep_return, ep_length = update_episode_stats(c.episode, reward, done)
@@ -110,12 +112,14 @@ def rollout(
             sums.count + done.sum(),
             sums.return_total + jnp.sum(jnp.where(done, ep_return, 0.0)),
             sums.length_total + jnp.sum(jnp.where(done, ep_length, 0)),
+            {k: t + jnp.sum(jnp.where(done, ts.info[k], 0.0)) for k, t in sums.info_total.items()},
         )
         transition = (c.obs, action, params, reward, ts.terminated, ts.truncated, ts.final_obs)
         return (EnvCarry(env_state, ts.obs, episode), sums), transition
 
     zero = jnp.zeros((), jnp.int32)
-    init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero))
+    info = {k: jnp.zeros(()) for k in spec.episode_info}
+    init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero, info))
     (carry, ends), steps = jax.lax.scan(step, init, (noise, env_keys))
     obs, action, dist_params, reward, term, trunc, next_obs = steps
     # log π_old(a|s) of the whole rollout in one batched pass, after the loop

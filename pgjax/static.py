@@ -79,8 +79,14 @@ def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
             f"Config.network='cnn' needs image observations [H, W, C]; {config.env} gives "
             f"shape {spec.obs_shape}; use network='mlp' or 'auto'"
         )
+    if config.action_dist != "auto" and spec.discrete:
+        raise ValueError(
+            f"Config.action_dist={config.action_dist!r} is for continuous actions; {config.env} "
+            "has discrete ones (a categorical policy); use action_dist='auto'"
+        )
     return make_actor_critic(
         spec,
+        action_dist="tanh_normal" if config.action_dist == "tanh_normal" else "gaussian",
         torso=kind,
         hidden_sizes=config.hidden_sizes,
         activation=config.activation,

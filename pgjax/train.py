@@ -118,6 +118,7 @@ def report(
         "episode_return": _mean_or_nan(ends.return_total, ends.count),
         "episode_length": _mean_or_nan(ends.length_total, ends.count),
         "episode_count": ends.count,
+        **{f"episode_{k}": _mean_or_nan(t, ends.count) for k, t in ends.info_total.items()},
         "timesteps": (state.update + 1) * static.batch * static.num_shards,
         "explained_variance": mean_all(_explained_variance(batch.values, batch.targets)),
         "kl": kl,

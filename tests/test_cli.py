@@ -179,3 +179,56 @@ def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatc
     assert (tmp_path / "checkpoint.msgpack").read_bytes() == good
     loaded, metrics = checkpoint.load_checkpoint(tmp_path, state)
     assert int(loaded.update) == 0 and metrics["loss"].shape == (0,)
+
+
+USER_MODULE = '''
+"""A user's own environment, five-value and not a gymnax subclass, registered on import."""
+import jax.numpy as jnp
+from gymnax.environments import spaces
+
+from pgjax import envs
+
+
+class Walk:
+    default_params = None
+
+    def reset(self, key, params):
+        return jnp.zeros((1,)), jnp.int32(0)
+
+    def step(self, key, t, action, params):
+        t = t + 1
+        return jnp.full((1,), t / 10.0), t, (action == 1).astype(jnp.float32), t >= 10, {}
+
+    def action_space(self, params=None):
+        return spaces.Discrete(2)
+
+    def observation_space(self, params):
+        return spaces.Box(0.0, 1.0, (1,), jnp.float32)
+
+
+envs.register("my-walk", lambda: envs.five_value(Walk(), time_limit=10))
+'''
+
+
+def test_the_cli_trains_resumes_evaluates_and_sweeps_a_users_environment(tmp_path):
+    # `--import my_envs` (a module in the current folder) registers the name the run uses
+    (tmp_path / "my_envs.py").write_text(USER_MODULE)
+    run = ["train", *TINY, "--env", "my-walk", "--run-dir", "walk"]
+    out = pgjax(*run, "--total-timesteps", 3_200, "--import", "my_envs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    # without the module the name is unknown, and the message says how to bring it
+    out = pgjax("train", "--resume", "walk", "--total-timesteps", 6_400, cwd=tmp_path)
+    user_error(out, "Config.env='my-walk' is unknown", "--import")
+    out = pgjax(
+        "train", "--resume", "walk", "--total-timesteps", 6_400, "--import", "my_envs", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    metrics = checkpoint.read_metrics_csv(tmp_path / "walk" / "metrics.csv")
+    assert len(metrics["update"]) == 100 and metrics["episode_length"][-1] == 10.0
+    out = pgjax("eval", "walk", "--episodes", 4, "--import=my_envs", cwd=tmp_path)
+    assert out.returncode == 0 and "over 4 episodes" in out.stdout, out.stderr
+    sweep = ["sweep", "--import", "my_envs", *TINY, "--env", "my-walk", "--total-timesteps", 640]
+    out = pgjax(*sweep, "--seeds", 2, "--lr", "1e-3,3e-3", "--out", "sw", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    out = pgjax("train", "--import", "no_such_module", cwd=tmp_path)
+    user_error(out, "--import no_such_module: No module named 'no_such_module'")

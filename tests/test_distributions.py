@@ -87,3 +87,54 @@ def test_vmapped_kl_equals_loop():
     lq = jax.random.normal(jax.random.key(7), (8, 3))
     got = jax.vmap(D.categorical_kl)(lp, lq)
     np.testing.assert_allclose(got, [D.categorical_kl(lp[i], lq[i]) for i in range(8)], rtol=1e-6)
+
+
+# ---- tanh-squashed Gaussian: against the density of a, found numerically ---------------------
+
+LOW, HIGH = np.array([-2.0, 0.0]), np.array([2.0, 1.0])
+TANH = D.tanh_normal(LOW, HIGH)
+
+
+def test_tanh_normal_density_integrates_to_one_on_the_box():
+    # p(a) on a fine grid of each dimension's interval, from log_prob at u = atanh(...):
+    # the change of variables is right only if each marginal integrates to 1
+    mean, log_std = jnp.array([0.7, -0.4]), jnp.array([0.3, -0.2])
+    for i in range(2):
+        a = np.linspace(LOW[i], HIGH[i], 200_001)[1:-1]
+        u = np.arctanh(2 * (a - LOW[i]) / (HIGH[i] - LOW[i]) - 1)
+        one = D.tanh_normal(LOW[i : i + 1], HIGH[i : i + 1])
+        p = np.exp(one.log_prob((mean[i : i + 1], log_std[i : i + 1]), jnp.asarray(u)[:, None]))
+        assert abs(np.trapezoid(p, a) - 1.0) < 1e-3
+
+
+def test_tanh_normal_log_prob_is_the_gaussian_minus_the_log_jacobian():
+    # d a / d u by autodiff of the squash, against the closed form inside log_prob
+    mean, log_std = jnp.array([0.2, 0.5]), jnp.array([0.1, -0.3])
+    u = jnp.array([[0.3, -1.2], [4.0, -9.0], [-20.0, 15.0]])
+    jac = jax.vmap(jax.vmap(jax.grad(lambda x, lo, hi: D.squash(x, lo, hi))))(
+        u, jnp.broadcast_to(LOW, u.shape), jnp.broadcast_to(HIGH, u.shape)
+    )
+    with np.errstate(divide="ignore"):
+        log_jac = np.log(np.asarray(jac, np.float64)).sum(-1)
+    expected = D.gaussian_log_prob(mean, log_std, u) - log_jac
+    finite = np.isfinite(expected)  # float32 saturates: |u| = 20 gives a Jacobian of 0
+    np.testing.assert_allclose(
+        TANH.log_prob((mean, log_std), u)[finite], expected[finite], rtol=1e-5
+    )
+    assert np.isfinite(TANH.log_prob((mean, log_std), u)).all()  # the stable form does not
+
+
+def test_tanh_normal_kl_is_a_monte_carlo_kl_of_the_squashed_actions():
+    p = (jnp.array([0.3, -0.5]), jnp.array([-0.2, 0.1]))
+    q = (jnp.array([0.1, 0.4]), jnp.array([0.2, -0.3]))
+    u = TANH.sample(jax.random.key(0), (jnp.broadcast_to(p[0], (400_000, 2)), p[1]))
+    mc = jnp.mean(TANH.log_prob(p, u) - TANH.log_prob(q, u))
+    np.testing.assert_allclose(TANH.kl(p, q), mc, rtol=0.02)
+
+
+def test_tanh_normal_actions_stay_inside_the_bounds():
+    u = jnp.array([[-50.0, 50.0], [0.0, 0.0], [3.0, -3.0]])
+    a = TANH.to_env(u)
+    assert (a >= LOW).all() and (a <= HIGH).all()
+    np.testing.assert_allclose(a[1], (LOW + HIGH) / 2)
+    np.testing.assert_array_equal(D.GAUSSIAN.to_env(u), u)  # the Gaussian's are clipped later

@@ -1,10 +1,12 @@
-"""Environments: the batched contract (``base``), the suites adapted to it (``gymnax``), the
-names ``Config.env`` may take (``registry``), and environment-independent helpers
-(``wrappers``: episode statistics, observation normalisation)."""
+"""Environments: the batched contract (``base``), the suites adapted to it (``gymnax``;
+``done`` for five-value steps; ``brax`` and ``craftax``, imported only when named), the names
+``Config.env`` may take (``registry``), and environment-independent helpers (``wrappers``:
+episode statistics, observation normalisation)."""
 
-from pgjax.envs.base import Env, EnvSpec, TimeStep, env_action
-from pgjax.envs.gymnax import GymnaxEnv, vector_step
-from pgjax.envs.registry import env_names, make_env, register
+from pgjax.envs.base import Env, EnvSpec, TimeStep, env_action, reset_where
+from pgjax.envs.done import DoneEnv, five_value
+from pgjax.envs.gymnax import GymnaxEnv, from_gymnax, vector_step
+from pgjax.envs.registry import SUITES, check_env, env_names, make_env, register, suite_names
 from pgjax.envs.wrappers import (
     EpisodeStats,
     ObsNorm,
@@ -16,19 +18,26 @@ from pgjax.envs.wrappers import (
 )
 
 __all__ = [
+    "SUITES",
+    "DoneEnv",
     "Env",
     "EnvSpec",
     "EpisodeStats",
     "GymnaxEnv",
     "ObsNorm",
     "TimeStep",
+    "check_env",
     "env_action",
     "env_names",
+    "five_value",
+    "from_gymnax",
     "init_episode_stats",
     "init_obs_norm",
     "make_env",
     "normalize",
     "register",
+    "reset_where",
+    "suite_names",
     "update_episode_stats",
     "update_obs_norm",
     "vector_step",

@@ -2,16 +2,18 @@
 
 An environment for pgjax is batched: it resets and steps N copies at once, resets each copy
 by itself when its episode ends, and keeps termination apart from truncation, with the
-observation that ended the episode. Any suite is adapted to this (``pgjax.envs.gymnax``), so
-nothing else in pgjax knows a suite.
+observation that ended the episode. Every suite is adapted to this (``pgjax.envs.gymnax``,
+``.done``, ``.brax``, ``.craftax``), so nothing else in pgjax knows a suite.
 
     state, obs = env.reset(keys)                  # keys [N]; obs [N, *obs_shape]
     state, ts = env.step(keys, state, action)     # keys [N, 2]; action [N, *action_shape]
     ts.obs, ts.reward, ts.terminated, ts.truncated, ts.final_obs   # each [N, ...]
+    ts.info                                       # {name: [N]}, read where an episode ended
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -27,6 +29,7 @@ class EnvSpec(NamedTuple):
     ``num_actions``: K for discrete, else the action dimension A. ``low``/``high``: action
     bounds ``[A]`` (continuous only, else ``None``). ``action_shape``: the space's own shape.
     ``time_limit``: the steps after which an episode is truncated (``None``: unknown).
+    ``episode_info``: the names of ``TimeStep.info``, the statistics each ended episode reports.
     """
 
     obs_shape: tuple[int, ...]
@@ -36,6 +39,7 @@ class EnvSpec(NamedTuple):
     high: Any = None
     action_shape: tuple[int, ...] = ()
     time_limit: int | None = None
+    episode_info: tuple[str, ...] = ()
 
 
 class TimeStep(NamedTuple):
@@ -44,7 +48,9 @@ class TimeStep(NamedTuple):
     ``obs``: the next observation to act on (a fresh episode's first where one ended).
     ``reward``; ``terminated`` (the task ended: no value beyond); ``truncated`` (cut by a time
     limit: the value continues); ``final_obs``: the true next observation, the one that ended
-    the episode where one ended (bootstrap V(final_obs) at a truncation).
+    the episode where one ended (bootstrap V(final_obs) at a truncation). ``info``: statistics
+    of the episode that ended, ``{name: [N] float}``, meaningful where one ended (Craftax's
+    achievements); training reports each one's mean over the episodes that ended.
     """
 
     obs: Array
@@ -52,6 +58,7 @@ class TimeStep(NamedTuple):
     terminated: Array
     truncated: Array
     final_obs: Array
+    info: dict[str, Array] = {}  # noqa: RUF012  (never mutated: a pytree of no leaves)
 
 
 class Env(Protocol):
@@ -67,6 +74,42 @@ class Env(Protocol):
         """``keys [N, 2]`` (a transition key and a reset key each), states, actions
         ``[N, *action_shape]`` → (next states, ``TimeStep``), resetting each ended episode."""
         ...
+
+
+def reset_where(
+    done: Array, reset: Callable[[Array], tuple[Array, Any]], keys: Array, obs: Array, state: Any
+) -> tuple[Array, Any]:
+    """Automatic reset: ``(obs, state)`` ``[N, ...]`` with each environment where ``done [N]``
+    replaced by its fresh episode, ``reset(keys [N]) → (obs, state)``.
+
+    The resets are computed under ``lax.cond`` only when some environment is done: most steps
+    end no episode, and a reset costs about as much as a transition. Under an outer ``vmap``
+    the condition becomes a select and both branches are computed.
+    """
+
+    def with_resets():
+        obs_re, state_re = reset(keys)
+        pick = lambda re, st: jax.vmap(jax.lax.select)(done, re, st)  # noqa: E731
+        return jax.tree.map(pick, obs_re, obs), jax.tree.map(pick, state_re, state)
+
+    return jax.lax.cond(jnp.any(done), with_resets, lambda: (obs, state))
+
+
+def space_spec(name: str, obs_space: Any, action_space: Any, limit: int | None) -> EnvSpec:
+    """The ``EnvSpec`` of gymnax-style spaces (gymnax's, or any suite's with the same
+    attributes: ``n`` for a discrete space, ``low``/``high``/``shape`` for a box)."""
+    obs_shape = tuple(obs_space.shape)
+    if hasattr(action_space, "n"):
+        return EnvSpec(obs_shape, True, int(action_space.n), time_limit=limit)
+    if hasattr(action_space, "low") and hasattr(action_space, "shape"):
+        shape = tuple(action_space.shape) or (1,)
+        low = jnp.broadcast_to(jnp.asarray(action_space.low, jnp.float32), shape)
+        high = jnp.broadcast_to(jnp.asarray(action_space.high, jnp.float32), shape)
+        return EnvSpec(obs_shape, False, shape[0], low, high, tuple(action_space.shape), limit)
+    raise ValueError(
+        f"Config.env={name!r}: action space {type(action_space).__name__} is not supported; "
+        "allowed: Discrete or Box"
+    )
 
 
 def env_action(spec: EnvSpec, action: Array) -> Array:

@@ -11,9 +11,8 @@ from typing import Any, NamedTuple
 import gymnax
 import jax
 import jax.numpy as jnp
-from gymnax.environments import spaces
 
-from pgjax.envs.base import EnvSpec, TimeStep
+from pgjax.envs.base import EnvSpec, TimeStep, reset_where, space_spec
 
 Array = jax.Array
 
@@ -41,8 +40,9 @@ class GymnaxEnv(NamedTuple):
         return state, TimeStep(obs, reward, terminated, truncated, info["final_observation"])
 
 
-def make_gymnax(name: str) -> GymnaxEnv:
-    """Create a gymnax environment with its default params and its ``EnvSpec``.
+def make_gymnax(name: str, **options: Any) -> GymnaxEnv:
+    """Create a gymnax environment with its default params (``options`` replacing some:
+    ``max_steps_in_episode=200``) and its ``EnvSpec``.
 
     ``ValueError`` (one line) where creation needs a download that fails: gymnax's
     ``MNISTBandit-bsuite`` fetches MNIST the first time it is made.
@@ -56,22 +56,42 @@ def make_gymnax(name: str) -> GymnaxEnv:
             f"and the download failed ({reason}); run it once where the internet can be "
             "reached, or choose another environment"
         ) from None
-    obs_shape = tuple(env.observation_space(params).shape)
-    space = env.action_space(params)
+    return from_gymnax(env, replace_params(name, params, options), name)
+
+
+def replace_params(name: str, params: Any, options: dict[str, Any]) -> Any:
+    """``params`` with the fields ``options`` names replaced (``ValueError`` for another)."""
+    if not options:
+        return params
+    fields = list(getattr(params, "__dataclass_fields__", {}))
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"Config.env={name!r}: {', '.join(unknown)} is not a field of its params; "
+            f"fields: {', '.join(fields) or 'none'}"
+        )
+    return params.replace(**options)
+
+
+def from_gymnax(env: Any, params: Any = None, name: str = "") -> GymnaxEnv:
+    """Any environment with gymnax (>= 1.0)'s interface (a ``gymnax.environments.Environment``
+    subclass: ``reset``, ``step`` with terminated and truncated apart, ``observation_space``,
+    ``action_space``, ``default_params``) as pgjax's ``Env``; ``params``: its default's if
+    ``None``. The time limit is ``params.max_steps_in_episode`` where there is one."""
+    gymnax_like = all(hasattr(env, m) for m in ("step_env", "reset_env", "is_truncated"))
+    if not (isinstance(env, gymnax.environments.environment.Environment) or gymnax_like):
+        raise ValueError(
+            f"{name or type(env).__name__}: not a gymnax (>= 1.0) Environment (it needs "
+            "step_env, reset_env and is_truncated); an environment whose step returns "
+            "(obs, state, reward, done, info) goes through pgjax.envs.five_value"
+        )
+    params = env.default_params if params is None else params
     limit = getattr(params, "max_steps_in_episode", None)
     limit = None if limit is None else int(limit)
-    if isinstance(space, spaces.Discrete):
-        return GymnaxEnv(env, params, EnvSpec(obs_shape, True, int(space.n), time_limit=limit))
-    if isinstance(space, spaces.Box):
-        shape = tuple(space.shape) or (1,)
-        low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), shape)
-        high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), shape)
-        spec = EnvSpec(obs_shape, False, shape[0], low, high, tuple(space.shape), limit)
-        return GymnaxEnv(env, params, spec)
-    raise ValueError(
-        f"Config.env={name!r}: action space {type(space).__name__} is not supported; "
-        "allowed: Discrete or Box"
+    spec = space_spec(
+        name or type(env).__name__, env.observation_space(params), env.action_space(params), limit
     )
+    return GymnaxEnv(env, params, spec)
 
 
 def vector_step(env: Any, env_params: Any) -> Any:
@@ -82,11 +102,9 @@ def vector_step(env: Any, env_params: Any) -> Any:
     those of ``jax.vmap(env.step, in_axes=(0, 0, 0, None))(k, ...)``.
 
     gymnax computes a fresh reset state for every environment at every step and keeps it where
-    the episode ended. Here the transition is vmapped alone, and the resets are computed under
-    ``lax.cond`` only when some environment is done: most steps end no episode, and on a CPU
-    a reset costs about as much as a transition. Under an outer ``vmap`` the condition becomes
-    a select and both are computed, as gymnax does. An environment that overrides ``step``
-    keeps its own (from the transition keys).
+    the episode ended. Here the transition is vmapped alone, and the resets are computed only
+    when some environment is done (``pgjax.envs.base.reset_where``). An environment that
+    overrides ``step`` keeps its own (from the transition keys).
     """
     if type(env).step is not gymnax.environments.environment.Environment.step:
         vmapped = jax.vmap(env.step, in_axes=(0, 0, 0, None))
@@ -101,13 +119,7 @@ def vector_step(env: Any, env_params: Any) -> Any:
         )
         truncated = truncated_at(state_st, env_params)
         done = jnp.logical_or(terminated, truncated)
-
-        def with_resets():
-            obs_re, state_re = reset(keys[:, 1], env_params)
-            pick = lambda re, st: jax.vmap(jax.lax.select)(done, re, st)  # noqa: E731
-            return jax.tree.map(pick, obs_re, obs_st), jax.tree.map(pick, state_re, state_st)
-
-        obs, state = jax.lax.cond(jnp.any(done), with_resets, lambda: (obs_st, state_st))
+        obs, state = reset_where(done, lambda k: reset(k, env_params), keys[:, 1], obs_st, state_st)
         info = {
             **info,
             "terminated": terminated,

@@ -1,39 +1,182 @@
 """Environments by name: what ``Config.env`` may say.
 
-gymnax's ids are there from the start; ``register`` adds any other environment that speaks
-pgjax's contract (``pgjax.envs.base.Env``) under a name of its own.
+    "CartPole-v1", "gymnax/CartPole-v1"           gymnax's ids
+    "brax/ant"                                    Brax (pip install 'pgjax[brax]')
+    "craftax/Craftax-Classic-Symbolic-v1"         Craftax (pip install 'pgjax[craftax]')
+    "my-maze"                                     after envs.register("my-maze", factory)
 
-    from pgjax import envs
-    envs.register("my-maze", lambda: MyMaze())    # then Config(env="my-maze")
+Options follow a colon, ``key=value`` separated by commas: a Brax environment's backend and
+episode length (``brax/ant:backend=positional,episode_length=500``), a gymnax environment's
+params (``CartPole-v1:max_steps_in_episode=200``). A name stays a plain string, so configs,
+run folders, checkpoints, sweeps and the CLI carry it as they carry any other field.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from collections.abc import Callable
+from typing import Any
 
 from pgjax.envs.base import Env
-from pgjax.envs.gymnax import gymnax_names, make_gymnax
+from pgjax.envs.gymnax import from_gymnax, gymnax_names, make_gymnax
 
-_FACTORIES: dict[str, Callable[[], Env]] = {}
+_FACTORIES: dict[str, Callable[[], Any]] = {}
+SUITES = ("gymnax", "brax", "craftax")
+"""The suites a name may start with (``<suite>/<id>``); gymnax's ids also stand alone."""
 
 
-def register(name: str, factory: Callable[[], Env]) -> None:
-    """Make ``make_env(name)`` call ``factory()``, which returns an ``Env``."""
+def register(name: str, factory: Callable[[], Any]) -> None:
+    """Make ``Config(env=name)`` train on ``factory()``: a pgjax ``Env``, or an environment with
+    gymnax (>= 1.0)'s interface (a ``gymnax.environments.Environment`` subclass, with its
+    default params). An environment whose ``step`` returns five values (``done`` without
+    truncation) is wrapped first: ``lambda: envs.five_value(MyEnv(), time_limit=500)``.
+
+    Registering a name again replaces its factory. The name is this process's: a script or
+    ``pgjax --import mymodule`` registers it before the config that names it is used.
+    """
+    if not isinstance(name, str) or not name or ":" in name or "," in name:
+        raise ValueError(
+            f"envs.register: name {name!r} must be a non-empty string without ':' or ','"
+        )
+    suite = name.partition("/")[0]
+    if ("/" in name and suite in SUITES) or name in gymnax_names():
+        owner = suite if "/" in name else "gymnax"
+        raise ValueError(f"envs.register: {name!r} is a name of the {owner} suite; choose another")
+    if not callable(factory):
+        raise ValueError(
+            f"envs.register({name!r}, ...): the factory must be callable, got {factory!r}"
+        )
     _FACTORIES[name] = factory
 
 
 def env_names() -> list[str]:
-    """Every name ``make_env`` accepts: gymnax's ids, then the registered ones."""
+    """gymnax's ids, then the registered names (the suites' own: ``suite_names``)."""
     return [*gymnax_names(), *(n for n in _FACTORIES if n not in gymnax_names())]
 
 
+def suite_names(suite: str) -> list[str]:
+    """Every name of ``suite`` (one of ``SUITES``), each ``<suite>/<id>``; ``ValueError`` with
+    the ``pip install`` that adds a suite that is not installed."""
+    if suite == "gymnax":
+        return [f"gymnax/{n}" for n in gymnax_names()]
+    _require(suite, suite)
+    if suite == "brax":
+        from pgjax.envs.brax import brax_names
+
+        return brax_names()
+    if suite == "craftax":
+        from pgjax.envs.craftax import craftax_names
+
+        return craftax_names()
+    raise ValueError(f"no suite {suite!r}; suites: {', '.join(SUITES)}")
+
+
+def parse(name: str) -> tuple[str, dict[str, Any]]:
+    """``"brax/ant:backend=spring,episode_length=500"`` → ``("brax/ant", {"backend": "spring",
+    "episode_length": 500})``; values are ints, floats, ``true``/``false`` or strings."""
+    base, _, text = name.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(
+                f"Config.env={name!r}: option {item!r} is not key=value "
+                "(e.g. brax/ant:backend=positional,episode_length=500)"
+            )
+        options[key.strip()] = _value(value.strip())
+    return base, options
+
+
+def _value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_env(name: str) -> None:
+    """``ValueError`` unless ``make_env(name)`` knows the name: naming the close matches, or
+    the ``pip install`` of a suite that is missing. Creates nothing."""
+    _resolve(name)
+
+
 def make_env(name: str) -> Env:
-    """The environment ``name`` (``ValueError`` naming the close matches if there is none)."""
-    if name in _FACTORIES:
-        return _FACTORIES[name]()
-    if name in gymnax_names():
-        return make_gymnax(name)
-    close = difflib.get_close_matches(name, env_names(), n=3, cutoff=0.5)
+    """The environment ``name`` (see the module's docstring)."""
+    kind, base, options = _resolve(name)
+    if kind == "registered":
+        if options:
+            raise ValueError(
+                f"Config.env={name!r}: a registered environment takes no options; register "
+                "one name per variant"
+            )
+        return _adapt(_FACTORIES[base](), base)
+    if kind == "gymnax":
+        return make_gymnax(base, **options)
+    if kind == "brax":
+        from pgjax.envs.brax import make_brax
+
+        return make_brax(base, **options)
+    from pgjax.envs.craftax import make_craftax
+
+    if options:
+        raise ValueError(f"Config.env={name!r}: Craftax's environments take no options")
+    return make_craftax(base)
+
+
+def _resolve(name: str) -> tuple[str, str, dict[str, Any]]:
+    """(kind, the suite's own id, options) of a name, or the ``ValueError`` it deserves."""
+    if not isinstance(name, str):
+        raise ValueError(f"Config.env={name!r}: must be a string naming an environment")
+    base, options = parse(name)
+    if base in _FACTORIES:
+        return "registered", base, options
+    suite, slash, rest = base.partition("/")
+    if not slash or suite not in SUITES:
+        suite, rest = "gymnax", base
+    if suite == "gymnax":
+        if rest in gymnax_names():
+            return "gymnax", rest, options
+        _unknown(name, rest, env_names(), "names: pgjax.envs.env_names()")
+    _require(suite, name)
+    known = suite_names(suite)
+    if base not in known:
+        _unknown(name, base, known, f"{suite}'s: {', '.join(known)}")
+    return suite, rest, options
+
+
+def _unknown(name: str, base: str, known: list[str], listing: str) -> None:
+    close = difflib.get_close_matches(base, known, n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-    raise ValueError(f"no environment {name!r}{hint}; names: pgjax.envs.env_names()")
+    extra = (
+        "; an environment of your own: envs.register(name, factory), and on the command "
+        "line --import the module that registers it"
+        if "/" not in base
+        else ""
+    )
+    raise ValueError(f"Config.env={name!r} is unknown{hint}; {listing}{extra}")
+
+
+def _require(suite: str, name: str) -> None:
+    if importlib.util.find_spec(suite) is None:
+        raise ValueError(
+            f"Config.env={name!r} needs {suite}, which is not installed: "
+            f"pip install 'pgjax[{suite}]' (in a clone of pgjax: pip install -e '.[{suite}]')"
+        )
+
+
+def _adapt(made: Any, name: str) -> Env:
+    """A registered factory's result as an ``Env``."""
+    if hasattr(made, "spec") and hasattr(made, "step") and hasattr(made, "reset"):
+        return made
+    if hasattr(made, "default_params") and hasattr(made, "step"):
+        return from_gymnax(made, name=name)
+    raise ValueError(
+        f"the factory registered as {name!r} returned {type(made).__name__}; it must return a "
+        "pgjax Env, a gymnax (>= 1.0) Environment, or a five-value one wrapped by "
+        "envs.five_value"
+    )

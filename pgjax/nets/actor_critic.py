@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pgjax.distributions import CATEGORICAL, GAUSSIAN, ActionDist
+from pgjax.distributions import CATEGORICAL, GAUSSIAN, ActionDist, tanh_normal
 from pgjax.envs.base import EnvSpec
 from pgjax.nets.init import POLICY_GAIN, VALUE_GAIN, gain_probe, orthogonal, orthogonal_many
 from pgjax.nets.torsos import Torso
@@ -81,7 +81,8 @@ class ActorCritic(NamedTuple):
     ``init(key) → Params``; ``policy(params, obs)`` → π(·|s)'s parameters (reads
     ``params.actor`` only); ``value(params, obs)`` → V(s) ``[...]``;
     ``policy_and_value(params, obs)``: both, through a shared torso once. ``dist``: the action
-    distribution's operations (categorical for a discrete space, else diagonal Gaussian).
+    distribution's operations (categorical for a discrete space, else a diagonal Gaussian,
+    clipped to the bounds or tanh-squashed into them).
     """
 
     actor: Actor
@@ -148,10 +149,13 @@ def make_actor_critic(
     hidden_sizes: Sequence[int] = (64, 64),
     activation: str = "tanh",
     shared_torso: bool = False,
+    action_dist: str = "gaussian",
 ) -> ActorCritic:
     """The actor-critic for an environment with ``spec``: ``torso`` ``"mlp"`` or ``"cnn"``
     (images ``[H, W, C]``), hidden layers ``hidden_sizes`` with ``activation``; with
-    ``shared_torso`` the critic is a value head on the actor's torso."""
+    ``shared_torso`` the critic is a value head on the actor's torso. ``action_dist`` (a
+    continuous space's): ``"gaussian"`` (the sample clipped to the bounds) or
+    ``"tanh_normal"`` (squashed into them; ``pgjax.distributions.tanh_normal``)."""
     options = (torso, hidden_sizes, activation, shared_torso)
     actor, critic = _modules(spec, orthogonal, *options)
     # every kernel's gain, from its layer's own initialiser (run once, eagerly, on zeros)
@@ -162,5 +166,10 @@ def make_actor_critic(
             jnp.zeros(spec.obs_shape, jnp.float32),
         )
     gains = tuple(float(x.reshape(-1)[0]) for x in jax.tree.leaves(probe) if _is_kernel(x))
-    dist = CATEGORICAL if spec.discrete else GAUSSIAN
+    if spec.discrete:
+        dist = CATEGORICAL
+    elif action_dist == "tanh_normal":
+        dist = tanh_normal(spec.low, spec.high)
+    else:
+        dist = GAUSSIAN
     return ActorCritic(actor, critic, dist, tuple(spec.obs_shape), gains)
