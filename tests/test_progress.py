@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from pgjax import Config, make_train
 from pgjax.presets import preset, presets
@@ -41,10 +42,20 @@ def test_resume_from_a_chunk_state_continues_the_same_run():
 
 
 def test_every_preset_is_a_valid_config():
+    import importlib.util
+
+    checked = 0
     for env, algo in presets():
         config = preset(env, algo)
-        config.validate()
         assert (config.env, config.algo) == (env, algo)
+        suite = env.partition("/")[0] if "/" in env else "gymnax"
+        if importlib.util.find_spec(suite) is None:  # an extra not installed here
+            with pytest.raises(ValueError, match=rf"pip install 'pgjax\[{suite}\]'"):
+                config.validate()
+            continue
+        config.validate()
+        checked += 1
+    assert checked >= 8  # gymnax's at least
 
 
 def test_progress_bar_prints_each_tenth_once_even_under_vmap():
