@@ -10,6 +10,7 @@ from __future__ import annotations
 from pgjax.algorithms import REGISTRY
 from pgjax.config import Config
 from pgjax.envs import make_env
+from pgjax.envs.registry import base_name
 
 # Continuous control: 16 envs x 256 steps, 10 epochs of 32 minibatches; observations
 # normalised, rewards scaled by 0.1, no entropy bonus, unclipped critic. On Pendulum at lr 1e-3
@@ -103,18 +104,12 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
     )
 
 
-def _key(env: str) -> str:
-    """The name a preset is filed under: without options, without gymnax's ``gymnax/``."""
-    base = env.partition(":")[0]
-    return base.removeprefix("gymnax/")
-
-
 def preset(env: str, algo: str = "ppo_clip") -> Config:
     """The tuned ``Config`` for ``env`` and ``algo`` (options after a colon kept in the
     config's ``env``: ``brax/ant:backend=spring`` takes ``brax/ant``'s preset);
     ``ValueError`` lists those there are."""
     try:
-        found = _PRESETS[(_key(env), algo)]
+        found = _PRESETS[(base_name(env), algo)]
     except KeyError:
         known = ", ".join(f"{e} ({a})" for e, a in _PRESETS)
         raise ValueError(f"no preset for env={env!r}, algo={algo!r}; presets: {known}") from None
@@ -137,9 +132,9 @@ def config_for(env: str, algo: str) -> tuple[Config, str]:
     they are: ``"preset"`` (the pair's own); ``"env settings"`` (the environment's fields of
     its PPO preset, ``ENV_FIELDS``, with the algorithm's own sizes and learning rate); or
     ``"defaults"`` (the algorithm's defaults, 2M steps on MinAtar, else 500k)."""
-    if (_key(env), algo) in _PRESETS:
+    if (base_name(env), algo) in _PRESETS:
         return preset(env, algo), "preset"
-    if (_key(env), "ppo_clip") in _PRESETS:
+    if (base_name(env), "ppo_clip") in _PRESETS:
         ppo = preset(env)
         fields = {f: getattr(ppo, f) for f in ENV_FIELDS}
         if REGISTRY[algo].estimator == "monte_carlo":

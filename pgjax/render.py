@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pgjax.envs.registry import base_name
 from pgjax.evaluate import Episode
 
 W, H = 400, 300
@@ -117,12 +118,8 @@ def _craftax(env: str, episode: Episode) -> list[Image.Image]:
     return [Image.fromarray(np.clip(p, 0, 255).astype(np.uint8)) for p in pixels]
 
 
-def _base(env: str) -> str:
-    return env.partition(":")[0].removeprefix("gymnax/")
-
-
 def can_render(env: str) -> bool:
-    base = _base(env)
+    base = base_name(env)
     return base in _RENDERERS or base.endswith("-MinAtar") or base.split("/")[0] in SUITES
 
 
@@ -137,7 +134,7 @@ def renderable() -> list[str]:
 
 def frames(env: str, episode: Episode) -> list[Image.Image]:
     """One image per step of ``episode``; ``ValueError`` for an environment not drawn."""
-    base = _base(env)
+    base = base_name(env)
     if not can_render(env):
         raise ValueError(f"cannot render {env!r}; renderable: {', '.join(renderable())}")
     if base.startswith("brax/"):
@@ -181,7 +178,7 @@ def save_html(env: str, episode: Episode, path: str | Path) -> Path:
 
 def save(env: str, episode: Episode, path: str | Path) -> Path:
     """Draw ``episode`` to ``path``: an HTML page for Brax (``.html``), else a GIF."""
-    if _base(env).startswith("brax/"):
+    if base_name(env).startswith("brax/"):
         if Path(path).suffix != ".html":
             raise ValueError(f"{env} renders to an HTML page: name a .html file, not {path}")
         return save_html(env, episode, path)

@@ -88,6 +88,12 @@ def parse(name: str) -> tuple[str, dict[str, Any]]:
     return base, options
 
 
+def base_name(name: str) -> str:
+    """A name without its options and without gymnax's ``gymnax/`` prefix: the one presets
+    are filed under and renderers are chosen by (``gymnax/CartPole-v1:x=1`` → ``CartPole-v1``)."""
+    return name.partition(":")[0].removeprefix("gymnax/")
+
+
 def _value(text: str) -> Any:
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
