@@ -83,17 +83,24 @@ def file_name(env: str) -> str:
     return env.replace("/", "_").replace(":", "_")
 
 
-def config_for(env: str, algo: str, quick: bool) -> tuple[Config, str]:
-    """``pgjax.presets.config_for``, capped at 100k steps for ``--quick``."""
+def config_for(
+    env: str, algo: str, quick: bool, total_timesteps: int | None = None
+) -> tuple[Config, str]:
+    """``pgjax.presets.config_for``, capped at 100k steps for ``--quick``, or with the budget
+    ``total_timesteps`` when given."""
     config, setting = presets_config_for(env, algo)
+    if total_timesteps is not None:
+        config = config.replace(total_timesteps=total_timesteps)
     if quick:
         config = config.replace(total_timesteps=min(config.total_timesteps, 100_000))
     return config, setting
 
 
-def run(env: str, algo: str, seeds: int, quick: bool, runs_dir: str) -> str:
+def run(
+    env: str, algo: str, seeds: int, quick: bool, runs_dir: str, total_timesteps: int | None
+) -> str:
     """Train, save the run's curves, return the path."""
-    config, setting = config_for(env, algo, quick)
+    config, setting = config_for(env, algo, quick, total_timesteps)
     metrics, compile_s, run_s = vmapped_run(config, seeds)
     path = os.path.join(runs_dir, f"{file_name(env)}__{algo}.npz")
     np.savez_compressed(
@@ -233,6 +240,9 @@ def main() -> None:
     )
     parser.add_argument("--algo", action="append", choices=ALGORITHMS, help="(repeatable)")
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument(
+        "--total-timesteps", type=int, help="the budget, instead of the preset's (per seed)"
+    )
     parser.add_argument("--quick", action="store_true", help="CartPole, ppo_clip, 100k steps")
     parser.add_argument("--out-dir", help="default: benchmarks/results (quick: a temp folder)")
     parser.add_argument("--plot-only", action="store_true", help="rebuild table and plots")
@@ -254,7 +264,7 @@ def main() -> None:
     print(machine(), flush=True)
     for env in [] if args.plot_only else envs:
         for algo in algos:
-            r = load_runs([run(env, algo, seeds, args.quick, runs_dir)])[0]
+            r = load_runs([run(env, algo, seeds, args.quick, runs_dir, args.total_timesteps)])[0]
             print(table([r])[-1], flush=True)
     runs = load_runs(glob.glob(os.path.join(runs_dir, "*.npz")))
     lines = [
