@@ -8,6 +8,8 @@
     python benchmarks/throughput.py --scaling          # every algorithm, 1...4096 envs and
                                                        # 1...1024 seeds, CartPole and Breakout
     python benchmarks/throughput.py --scaling --quick  # a smoke test of the scaling mode
+    python benchmarks/throughput.py --memory          # GRU and LSTM against feed-forward,
+                                                       # CartPole and Breakout-MinAtar
 
 Single mode prints the device; the training rate (environment steps per second, compile
 excluded) and compile time of pgjax's PPO-Clip and, in the same process, of the same run
@@ -27,6 +29,11 @@ vmapped together grow (1 ... 1024; steps counted over all runs, the ceiling step
 of the compiled program (XLA's buffer assignment: arguments + outputs + temporaries, which is
 what the device must hold). It writes a table and one plot per environment into ``--out-dir``
 (``throughput_<envs>_<backend>.md``, ``throughput_<env>_<backend>.png``).
+
+Memory mode measures what a recurrent policy costs: PPO-Clip with each environment's
+settings (``learning.py``'s), feed-forward, and with a GRU and an LSTM cell (``--rnn-size``
+units) after the same torso, their training rate (interleaved, best of 3) and compile time, into
+``throughput_memory_<backend>.md``.
 """
 
 from __future__ import annotations
@@ -278,9 +285,48 @@ def single(args: argparse.Namespace) -> None:
     write_table(lines + results, os.path.join(args.out_dir, name))
 
 
+def memory(args: argparse.Namespace) -> None:
+    """Recurrent against feed-forward: steps/s and compile seconds, side by side."""
+    lines = [f"Command: `python benchmarks/throughput.py {' '.join(args.argv)}`", "", machine()]
+    lines += [
+        "",
+        "| env | network | envs x steps | steps/s | of feed-forward | compile s | "
+        "of feed-forward |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    print("\n".join(lines), flush=True)
+    key = jax.random.key(0)
+    for env in args.env:
+        base, _ = config_for(env, "ppo_clip")
+        base = base.replace(total_timesteps=100_000 if args.quick else args.total_timesteps)
+        configs = {"feed-forward": base}
+        torso = f"{base.network}_" if base.network in ("mlp", "cnn") else ""  # the same torso
+        for cell in ("gru", "lstm"):
+            configs[cell] = base.replace(network=torso + cell, rnn_size=args.rnn_size)
+        compiled = {name: compile_timed(make_train(c), key) for name, c in configs.items()}
+        best = dict.fromkeys(configs, float("inf"))
+        for _ in range(1 if args.quick else 3):  # interleaved: a noisy neighbour slows all
+            for name, (fn, _) in compiled.items():
+                best[name] = min(best[name], timed(fn, key))
+        steps = base.num_updates * base.batch_size
+        for name, c in configs.items():
+            ff_rate, rate = steps / best["feed-forward"], steps / best[name]
+            compile_s, ff_compile = compiled[name][1], compiled["feed-forward"][1]
+            label = name if name == "feed-forward" else f"{name} {args.rnn_size}"
+            row = (
+                f"| {env} | {label} | {c.num_envs} x {c.num_steps} | {rate:,.0f} | "
+                f"{rate / ff_rate:.2f}x | {compile_s:.1f} | {compile_s / ff_compile:.2f}x |"
+            )
+            lines.append(row)
+            print(row, flush=True)
+    write_table(lines, os.path.join(args.out_dir, f"throughput_memory_{jax.default_backend()}.md"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scaling", action="store_true", help="grow envs and seeds")
+    parser.add_argument("--memory", action="store_true", help="GRU, LSTM and feed-forward")
+    parser.add_argument("--rnn-size", type=int, default=128, help="memory: the cell's units")
     parser.add_argument("--env", action="append", help="environment (repeatable)")
     parser.add_argument("--algo", action="append", choices=ALGORITHMS, help="(repeatable)")
     parser.add_argument("--num-envs", type=int, nargs="+", help="single: one; scaling: a list")
@@ -300,6 +346,9 @@ def main() -> None:
     args = parser.parse_args()
     args.argv = sys.argv[1:]
     args.out_dir = out_dir(args.out_dir, args.quick)
+    if args.memory:
+        args.env = args.env or ["CartPole-v1", "Breakout-MinAtar"]
+        return memory(args)
     if not args.scaling:
         args.env = args.env or ["CartPole-v1"]
         args.single_num_envs = (args.num_envs or [4])[0]

@@ -23,7 +23,8 @@ ALGORITHMS = tuple(REGISTRY)
 RETURN_TYPES = ("episode", "reward_to_go")
 BASELINES = ("none", "mean", "critic")
 ACTIVATIONS = ("tanh", "relu")
-NETWORKS = ("auto", "mlp", "cnn")
+RECURRENT = ("gru", "lstm", "mlp_gru", "mlp_lstm", "cnn_gru", "cnn_lstm")
+NETWORKS = ("auto", "mlp", "cnn", *RECURRENT)
 ACTION_DISTS = ("auto", "gaussian", "tanh_normal")
 
 
@@ -88,7 +89,14 @@ class Config:
     one loss (``learner="joint"`` in ``pgjax.algorithms.REGISTRY``)."""
     network: str = "auto"
     """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
-    (``cnn`` for observations of rank 3, else ``mlp``)."""
+    (``cnn`` for observations of rank 3, else ``mlp``). For a policy with memory, ``gru`` or
+    ``lstm``: the ``auto`` torso, then that recurrent cell of ``rnn_size`` units, then the
+    heads (``mlp_gru``, ``cnn_lstm``…: the torso named, then the cell); actor and critic each
+    have their own, or share one with ``shared_torso``. The hidden state starts at zero at
+    every episode's first step; minibatches are whole environment windows
+    (``num_minibatches`` must divide ``num_envs``)."""
+    rnn_size: int = 128
+    """Units of the recurrent cell (``network="gru"`` or ``"lstm"``)."""
     action_dist: str = "auto"
     """The policy's distribution over continuous actions: ``gaussian`` (a diagonal Gaussian
     whose sample is clipped to the action bounds), ``tanh_normal`` (squashed into them by tanh,
@@ -191,6 +199,7 @@ class Config:
             "num_steps",
             "num_epochs",
             "num_minibatches",
+            "rnn_size",
             "cg_iters",
             "line_search_steps",
         ):
@@ -209,6 +218,13 @@ class Config:
                 f"Config.num_minibatches={self.num_minibatches}: must divide "
                 f"num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}; "
                 f"change num_minibatches, num_envs or num_steps"
+            )
+        if self.network in RECURRENT and self.num_envs % self.num_minibatches:
+            raise ValueError(
+                f"Config.num_minibatches={self.num_minibatches}: a recurrent network "
+                f"(network={self.network!r}) learns from whole environment windows, so "
+                f"num_minibatches must divide num_envs = {self.num_envs}; change num_minibatches "
+                "or num_envs"
             )
         if self.num_updates < 1:
             raise ValueError(
@@ -263,6 +279,13 @@ class Config:
                 f"Config.num_minibatches={self.num_minibatches}: must divide each device's "
                 f"share of the batch, {self.batch_size // shards}; change num_minibatches, "
                 "num_envs or num_steps"
+            )
+        if self.network in RECURRENT and (self.num_envs // shards) % self.num_minibatches:
+            raise ValueError(
+                f"Config.num_minibatches={self.num_minibatches}: a recurrent network learns "
+                f"from whole environment windows, so num_minibatches must divide each device's "
+                f"{self.num_envs // shards} environments; change num_minibatches, num_envs or "
+                "devices"
             )
 
 

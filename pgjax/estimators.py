@@ -17,6 +17,7 @@ from pgjax import returns
 from pgjax.algorithms import MeanBaseline, update_mean_baseline
 from pgjax.envs import ObsNorm
 from pgjax.hparams import HParams
+from pgjax.nets import Memory
 from pgjax.rollout import Trajectory
 
 Array = jax.Array
@@ -29,7 +30,9 @@ class Batch(NamedTuple):
     ``obs``: as the networks see them (normalised); ``action``, ``log_prob``: the stored
     action and log π_old(a|s); ``advantages``: the policy's weights; ``targets``: the critic's;
     ``values``: V_old(s); ``old_dist_params``: π_old(·|s)'s parameters; ``mask``: 1 for the
-    steps that count, or ``None`` where all do (only REINFORCE masks steps out).
+    steps that count, or ``None`` where all do (only REINFORCE masks steps out); ``memory``:
+    a recurrent policy's ``pgjax.nets.Memory`` of the windows (hidden states ``[N, ...]``,
+    ``first [T, N]``), or ``None``.
     """
 
     obs: Array
@@ -40,9 +43,14 @@ class Batch(NamedTuple):
     values: Array
     old_dist_params: Any
     mask: Array | None = None
+    memory: Memory | None = None
 
     def transitions(self) -> Batch:
-        """The same data with time and environments flattened into one axis ``[T·N, ...]``."""
+        """What the learner shuffles: the same data with time and environments flattened into
+        one axis ``[T·N, ...]`` (single transitions); a recurrent batch as it is, whole
+        windows ``[T, N, ...]`` (its memory replays them)."""
+        if self.memory is not None:
+            return self
         return jax.tree.map(lambda x: x.reshape((-1, *x.shape[2:])), self)
 
 
@@ -103,8 +111,11 @@ def estimate(
     whether this is the run's first update (scalar bool)."""
     net = static.net
     obs = static.norm(obs_norm, traj.obs)
-    values = net.value(params, obs)
-    next_values = net.value(params, static.norm(obs_norm, traj.next_obs))
+    next_obs = static.norm(obs_norm, traj.next_obs)
+    if traj.memory is None:
+        values, next_values = net.value(params, obs), net.value(params, next_obs)
+    else:  # replayed from the window's start, V(s'_t) from the state after step t
+        values, next_values = net.values_and_next(params, obs, next_obs, traj.memory)
     if static.algorithm.estimator == "monte_carlo":
         advantages, targets, mask = monte_carlo_weights(
             static, hp, traj, values, next_values, algo_state
@@ -116,6 +127,14 @@ def estimate(
     else:
         advantages, targets, mask = gae_weights(static, hp, traj, values, next_values)
     batch = Batch(
-        obs, traj.action, traj.log_prob, advantages, targets, values, traj.dist_params, mask
+        obs,
+        traj.action,
+        traj.log_prob,
+        advantages,
+        targets,
+        values,
+        traj.dist_params,
+        mask,
+        traj.memory,
     )
     return batch, algo_state

@@ -21,18 +21,27 @@ Array = jax.Array
 
 
 def _policy(config: Config, state: TrainState, greedy: bool):
+    """The environment, and ``act(keys [E], obs [E, ...], hidden, first [E]) → (hidden,
+    actions [E])``: a batch of environments' actions, and a recurrent policy's hidden states
+    moved by one step (``first``: episodes starting here; a feed-forward policy's ``hidden``
+    is ``()``). ``start(E)``: the hidden states of ``E`` fresh episodes."""
     env = make_env(config.env)
     net = actor_critic_for(config, env.spec)
 
-    def act(key: Array, obs: Array) -> Array:
-        """One environment's action for its observation ``[*obs_shape]``."""
+    def act(keys: Array, obs: Array, hidden, first: Array):
         if config.normalize_obs:
             obs = normalize(state.obs_norm, obs)
-        params = net.policy(state.params, obs)
-        action = net.dist.mode(params) if greedy else net.dist.sample(key, params)
-        return env_action(env.spec, net.dist.to_env(action)[None])[0]
+        if net.recurrent:
+            hidden, params, _ = net.step(state.params, hidden, obs, first)
+        else:
+            params = net.policy(state.params, obs)
+        action = net.dist.mode(params) if greedy else jax.vmap(net.dist.sample)(keys, params)
+        return hidden, env_action(env.spec, net.dist.to_env(action))
 
-    return env, act
+    def start(episodes: int):
+        return net.initial_hidden(episodes) if net.recurrent else ()
+
+    return env, act, start
 
 
 def _split(keys: Array, n: int) -> tuple[Array, ...]:
@@ -47,7 +56,7 @@ def evaluate(
     """Undiscounted returns ``[episodes]`` of the policy in ``state``, one episode per
     environment, all run together until each has ended once (terminated or truncated by the
     environment's time limit). ``greedy``: the most likely action instead of a sample."""
-    env, act = _policy(config, state, greedy)
+    env, act, start = _policy(config, state, greedy)
 
     def run(keys: Array) -> Array:
         k_reset, k_run = _split(keys, 2)
@@ -57,14 +66,17 @@ def evaluate(
             return ~jnp.all(c[3])
 
         def body(c):
-            obs, env_state, total, done, key = c
+            obs, env_state, total, done, key, hidden, first = c
             key, k_act, k_env = _split(key, 3)
             env_keys = jax.vmap(jax.random.split)(k_env)
-            env_state, ts = env.step(env_keys, env_state, jax.vmap(act)(k_act, obs))
+            hidden, action = act(k_act, obs, hidden, first)
+            env_state, ts = env.step(env_keys, env_state, action)
             total = total + jnp.where(done, 0.0, ts.reward)  # an ended episode adds nothing
-            return ts.obs, env_state, total, done | ts.terminated | ts.truncated, key
+            ended = ts.terminated | ts.truncated
+            return ts.obs, env_state, total, done | ended, key, hidden, ended
 
-        init = (obs, env_state, jnp.zeros(episodes), jnp.zeros(episodes, bool), k_run)
+        fresh = jnp.ones(episodes, bool)
+        init = (obs, env_state, jnp.zeros(episodes), ~fresh, k_run, start(episodes), fresh)
         return jax.lax.while_loop(cond, body, init)[2]
 
     return np.asarray(jax.jit(run)(jax.random.split(key, episodes)))
@@ -83,7 +95,7 @@ def record_episode(
     config: Config, state: TrainState, key: Array, *, greedy: bool = False
 ) -> Episode:
     """Run one episode of at most the environment's time limit and keep every step."""
-    env, act = _policy(config, state, greedy)
+    env, act, start = _policy(config, state, greedy)
     max_steps = env.spec.time_limit or 1000
 
     def run(key: Array):
@@ -91,15 +103,14 @@ def record_episode(
         env_state, obs = env.reset(k_reset[None])  # one environment: a batch of 1
 
         def step(c, k):
-            obs, env_state, done = c
+            obs, env_state, done, hidden = c
             k_act, k_env = jax.random.split(k)
-            next_state, ts = env.step(
-                jax.random.split(k_env)[None], env_state, act(k_act, obs[0])[None]
-            )
+            hidden, action = act(k_act[None], obs, hidden, jnp.zeros(1, bool))
+            next_state, ts = env.step(jax.random.split(k_env)[None], env_state, action)
             out = (env_state, obs[0], ts.reward[0], done)
-            return (ts.obs, next_state, done | ts.terminated[0] | ts.truncated[0]), out
+            return (ts.obs, next_state, done | ts.terminated[0] | ts.truncated[0], hidden), out
 
-        init = (obs, env_state, jnp.zeros((), bool))
+        init = (obs, env_state, jnp.zeros((), bool), start(1))
         _, out = jax.lax.scan(step, init, jax.random.split(k_run, max_steps))
         return out
 

@@ -1,8 +1,9 @@
 """The learn stage: how an algorithm's parameters move on a batch (``Algorithm.learner``).
 
 ``joint``: ``num_epochs`` × ``num_minibatches`` optax steps on the joint loss (policy surrogate
-+ critic + entropy), a fresh shuffle of single transitions every epoch (one full-batch step
-for A2C). ``policy_gradient``: one full-batch step on the policy's loss alone, with its own
++ critic + entropy), a fresh shuffle of single transitions every epoch (of whole environment
+windows for a recurrent policy, each replayed from its stored hidden state; one full-batch
+step for A2C). ``policy_gradient``: one full-batch step on the policy's loss alone, with its own
 Adam state, while the optax loop fits the critic alone. ``natural_gradient``: TRPO's
 conjugate-gradient step within KL ≤ δ, the critic fit likewise.
 """
@@ -21,7 +22,7 @@ from pgjax.algorithms import PolicyTerms
 from pgjax.config import Config
 from pgjax.estimators import Batch
 from pgjax.hparams import HParams
-from pgjax.nets import Params
+from pgjax.nets import Memory, Params
 
 Array = jax.Array
 
@@ -114,7 +115,7 @@ def policy_objective(static, dist_params, mb: Batch, hp: HParams, beta: Array):
 
 def policy_loss_fn(static, actor_params, mb: Batch, hp: HParams, beta: Array):
     """The policy's loss alone (surrogate − entropy bonus), for a policy that steps apart."""
-    dist_params = static.net.policy(Params(actor_params, None), mb.obs)
+    dist_params = static.net.policy(Params(actor_params, None), mb.obs, mb.memory)
     policy_loss, entropy = policy_objective(static, dist_params, mb, hp, beta)
     total = policy_loss + hp.ent_coef * losses.entropy_bonus(entropy)
     return total, {"policy_loss": policy_loss, "entropy": entropy}
@@ -125,9 +126,9 @@ def loss_fn(static, params: Params, mb: Batch, hp: HParams, beta: Array):
     where the policy steps apart."""
     config, net = static.config, static.net
     if static.critic_apart:
-        values = net.value(params, mb.obs)
+        values = net.value(params, mb.obs, mb.memory)
     else:  # a shared torso is passed through once, for both heads
-        dist_params, values = net.policy_and_value(params, mb.obs)
+        dist_params, values = net.policy_and_value(params, mb.obs, mb.memory)
     value_loss = masked_mean(
         losses.value_loss(
             values,
@@ -147,16 +148,37 @@ def loss_fn(static, params: Params, mb: Batch, hp: HParams, beta: Array):
 # ---- the steps ----------------------------------------------------------------------------
 
 
+def shuffle(static, data: Batch, key: Array, minibatches: int) -> Batch:
+    """``data`` in ``minibatches`` random minibatches, stacked on a new leading axis: single
+    transitions (``[B, ...]`` → ``[minibatches, B / minibatches, ...]``), or, recurrent, whole
+    environment windows, each with its starting hidden state (``[T, N, ...]`` →
+    ``[minibatches, T, N / minibatches, ...]``): shuffled over environments, never over time."""
+    if data.memory is None:
+        perm = permutation(key, static.batch)
+        return jax.tree.map(lambda x: x[perm].reshape((minibatches, -1, *x.shape[1:])), data)
+    perm = permutation(key, static.num_envs)
+
+    def windows(x: Array) -> Array:  # [T, N, ...] -> [minibatches, T, N / minibatches, ...]
+        x = x[:, perm].reshape((x.shape[0], minibatches, -1, *x.shape[2:]))
+        return jnp.swapaxes(x, 0, 1)
+
+    hidden = jax.tree.map(
+        lambda h: h[perm].reshape((minibatches, -1, *h.shape[1:])), data.memory.hidden
+    )
+    shuffled = jax.tree.map(windows, data._replace(memory=None))
+    return shuffled._replace(memory=Memory(hidden, windows(data.memory.first)))
+
+
 def sgd(static, loss, params, opt_state, data: Batch, key, hp, beta, epochs: int, minibatches: int):
     """``epochs`` × ``minibatches`` optax steps on ``loss(static, params, mb, hp, beta)`` over
-    ``data`` (transitions ``[B, ...]``); returns the parameters, the optimiser state and the
-    mean of each statistic over the steps.
+    ``data`` (transitions ``[B, ...]``, or a recurrent policy's windows ``[T, N, ...]``);
+    returns the parameters, the optimiser state and the mean of each statistic over the
+    steps.
 
     One flat parameter vector is optimised: on a CPU, the per-leaf work of Adam and of the
     gradient clip over a dozen small arrays costs more than the arithmetic.
     """
     optimizer_ = optimizer(static.config, hp, epochs * minibatches)
-    minibatch = static.batch // minibatches
     flat, unravel = ravel_pytree(params)
     grad_fn = jax.value_and_grad(lambda f, mb: loss(static, unravel(f), mb, hp, beta), has_aux=True)
 
@@ -173,11 +195,7 @@ def sgd(static, loss, params, opt_state, data: Batch, key, hp, beta, epochs: int
 
     def epoch(carry, k: Array):
         # shuffle once per epoch, then slice: one gather per field per epoch, not per step
-        perm = permutation(k, static.batch)
-        shuffled = jax.tree.map(
-            lambda x: x[perm].reshape((minibatches, minibatch, *x.shape[1:])), data
-        )
-        return jax.lax.scan(sgd_step, carry, shuffled)
+        return jax.lax.scan(sgd_step, carry, shuffle(static, data, k, minibatches))
 
     if minibatches == 1 and epochs == 1:  # one full-batch step: nothing to shuffle
         carry, stats = sgd_step((flat, opt_state), data)
@@ -195,7 +213,7 @@ def natural_step(static, actor_params, data: Batch, hp: HParams):
     flat, unravel = ravel_pytree(actor_params)
 
     def policy(f):
-        return net.policy(Params(unravel(f), None), data.obs)
+        return net.policy(Params(unravel(f), None), data.obs, data.memory)
 
     def surrogate(f):
         terms = policy_terms(static, policy(f), data, jnp.zeros(()))

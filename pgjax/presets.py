@@ -103,6 +103,20 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
         hidden_sizes=(256, 256),
     )
 
+# Tasks that need memory (pgjax.envs.memory, and bsuite's MemoryChain): a small GRU learns them
+# in 100k steps over 8 seeds (benchmarks/memory.py), where a feed-forward policy stays at chance
+for _name in ("Cue-v0", "MemoryChain-bsuite"):
+    _PRESETS[(_name, "ppo_clip")] = Config(
+        env=_name,
+        total_timesteps=100_000,
+        num_envs=8,
+        num_steps=64,
+        num_minibatches=4,
+        network="gru",
+        rnn_size=32,
+        hidden_sizes=(32,),
+    )
+
 
 def preset(env: str, algo: str = "ppo_clip") -> Config:
     """The tuned ``Config`` for ``env`` and ``algo`` (options after a colon kept in the
@@ -124,7 +138,7 @@ def presets() -> list[tuple[str, str]]:
 # What an environment's PPO preset says about the environment rather than about PPO (its
 # widths and Breakout's shared torso are PPO's: a shared torso is refused by REINFORCE and TRPO).
 ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize_obs",
-              "vf_clip", "activation", "network", "action_dist")  # fmt: skip
+              "vf_clip", "activation", "network", "rnn_size", "action_dist")  # fmt: skip
 
 
 def config_for(env: str, algo: str) -> tuple[Config, str]:

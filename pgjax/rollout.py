@@ -18,6 +18,7 @@ from pgjax.envs import (
     init_episode_stats,
     update_episode_stats,
 )
+from pgjax.nets import ActorCritic, Memory
 
 Array = jax.Array
 
@@ -30,7 +31,9 @@ class Trajectory(NamedTuple):
     parameters (logits, or mean and log-std), kept for exact KLs. ``reward``, ``terminated``,
     ``truncated``: as the environment returned them. ``next_obs``: the true next observation,
     the final one where the episode ended (never the reset observation), so ``V(next_obs)``
-    is the bootstrap value at a truncation.
+    is the bootstrap value at a truncation. ``memory``: a recurrent policy's
+    ``pgjax.nets.Memory`` (the hidden states at the window's start ``[N, ...]`` and
+    ``first [T, N]``), what replays the window; ``None`` for a feed-forward one.
     """
 
     obs: Array
@@ -41,6 +44,7 @@ class Trajectory(NamedTuple):
     terminated: Array
     truncated: Array
     next_obs: Array
+    memory: Memory | None = None
 
 
 class EpisodeEnds(NamedTuple):
@@ -56,17 +60,24 @@ class EpisodeEnds(NamedTuple):
 
 class EnvCarry(NamedTuple):
     """What a rollout carries from step to step: env state, current observation ``[N, ...]``,
-    and running episode statistics."""
+    running episode statistics, and a recurrent policy's ``Memory`` (its hidden states
+    ``[N, ...]`` and ``first [N]``, true where the current observation starts an episode;
+    ``None`` for a feed-forward policy)."""
 
     env_state: Any
     obs: Array
     episode: EpisodeStats
+    memory: Memory | None = None
 
 
-def reset(env: Env, key: Array, num_envs: int) -> EnvCarry:
-    """``num_envs`` environments at the start of their first episodes."""
+def reset(env: Env, key: Array, num_envs: int, net: ActorCritic | None = None) -> EnvCarry:
+    """``num_envs`` environments at the start of their first episodes (with a recurrent
+    ``net``, its hidden states fresh)."""
     env_state, obs = env.reset(jax.random.split(key, num_envs))
-    return EnvCarry(env_state, obs, init_episode_stats(num_envs))
+    memory = None
+    if net is not None and net.recurrent:
+        memory = Memory(net.initial_hidden(num_envs), jnp.ones(num_envs, bool))
+    return EnvCarry(env_state, obs, init_episode_stats(num_envs), memory)
 
 
 def rollout(
@@ -82,7 +93,8 @@ def rollout(
     Args:
       key: PRNG key.
       carry: the environments' state at the start.
-      policy: raw observations ``[N, ...]`` → distribution parameters (normalisation inside).
+      policy: raw observations ``[N, ...]`` → distribution parameters (normalisation inside);
+        with memory (``carry.memory``), ``(hidden, obs, first [N]) → (hidden, parameters)``.
       dist: the action distribution's operations.
       env: the batched environment (``pgjax.envs.Env``).
       num_steps: T.
@@ -102,7 +114,11 @@ def rollout(
     def step(carry: tuple[EnvCarry, EpisodeEnds], xs: tuple[Array, Array]):
         c, sums = carry
         noise, keys = xs
-        params = policy(c.obs)
+        memory = c.memory
+        if memory is None:
+            params = policy(c.obs)
+        else:
+            hidden, params = policy(memory.hidden, c.obs, memory.first)
         action = dist.from_noise(params, noise)
         env_state, ts = env.step(keys, c.env_state, env_action(spec, dist.to_env(action)))
         reward = ts.reward.astype(jnp.float32)
@@ -115,16 +131,21 @@ def rollout(
             {k: t + jnp.sum(jnp.where(done, ts.info[k], 0.0)) for k, t in sums.info_total.items()},
         )
         transition = (c.obs, action, params, reward, ts.terminated, ts.truncated, ts.final_obs)
-        return (EnvCarry(env_state, ts.obs, episode), sums), transition
+        if memory is not None:  # the next observation starts an episode where this one ended
+            transition = (*transition, memory.first)
+            memory = Memory(hidden, done)
+        return (EnvCarry(env_state, ts.obs, episode, memory), sums), transition
 
     zero = jnp.zeros((), jnp.int32)
     info = {k: jnp.zeros(()) for k in spec.episode_info}
+    start = carry.memory
     init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero, info))
     (carry, ends), steps = jax.lax.scan(step, init, (noise, env_keys))
-    obs, action, dist_params, reward, term, trunc, next_obs = steps
+    obs, action, dist_params, reward, term, trunc, next_obs = steps[:7]
+    memory = None if start is None else Memory(start.hidden, steps[7])
     # log π_old(a|s) of the whole rollout in one batched pass, after the loop
     log_prob = dist.log_prob(dist_params, action)
-    traj = Trajectory(obs, action, log_prob, dist_params, reward, term, trunc, next_obs)
+    traj = Trajectory(obs, action, log_prob, dist_params, reward, term, trunc, next_obs, memory)
     return carry, traj, ends
 
 
@@ -134,8 +155,15 @@ def collect(
     """The run's rollout (``static``: its ``pgjax.static.Static``) under the current policy
     ``params``: ``Config.num_steps`` steps of this device's environments from ``carry``."""
     net = static.net
+    if carry.memory is None:
 
-    def policy(obs: Array):
-        return net.policy(params, static.norm(obs_norm, obs))
+        def policy(obs: Array):
+            return net.policy(params, static.norm(obs_norm, obs))
+
+    else:  # one recurrent step of actor and critic (the critic's state carries on too)
+
+        def policy(hidden, obs: Array, first: Array):
+            hidden, dist_params, _ = net.step(params, hidden, static.norm(obs_norm, obs), first)
+            return hidden, dist_params
 
     return rollout(key, carry, policy, net.dist, static.env, static.num_steps)

@@ -12,7 +12,7 @@ import jax
 from pgjax.algorithms import REGISTRY, Algorithm
 from pgjax.config import Config
 from pgjax.envs import Env, EnvSpec, ObsNorm, make_env, normalize
-from pgjax.nets import ActorCritic, make_actor_critic
+from pgjax.nets import CELLS, ActorCritic, make_actor_critic
 
 Array = jax.Array
 
@@ -70,13 +70,18 @@ class Static:
 
 def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
     """The actor-critic ``config`` asks for on an environment with ``spec`` (``network="auto"``:
-    a CNN for image observations, else an MLP)."""
-    kind = config.network
+    a CNN for image observations, else an MLP; ``"gru"``, ``"lstm"``: that torso, then the
+    cell; ``"mlp_gru"``…: the torso named, then the cell)."""
+    kind, _, cell = config.network.rpartition("_")  # "mlp_gru": torso "mlp", cell "gru"
+    if cell not in CELLS:  # feed-forward
+        kind, cell = cell, None
+    kind = kind or "auto"  # "gru": the auto torso
     if kind == "auto":
         kind = "cnn" if len(spec.obs_shape) == 3 else "mlp"
     if kind == "cnn" and len(spec.obs_shape) != 3:
         raise ValueError(
-            f"Config.network='cnn' needs image observations [H, W, C]; {config.env} gives "
+            f"Config.network={config.network!r} needs image observations [H, W, C]; "
+            f"{config.env} gives "
             f"shape {spec.obs_shape}; use network='mlp' or 'auto'"
         )
     if config.action_dist != "auto" and spec.discrete:
@@ -91,6 +96,8 @@ def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
         hidden_sizes=config.hidden_sizes,
         activation=config.activation,
         shared_torso=config.shared_torso,
+        cell=cell,
+        rnn_size=config.rnn_size,
     )
 
 

@@ -36,7 +36,8 @@ class TrainState(NamedTuple):
     """Everything a run needs to continue.
 
     ``params`` (``pgjax.nets.Params``); ``opt_state`` (``pgjax.learners.OptState``); ``env``
-    (environment states, current observations ``[N, ...]``, running episode statistics);
+    (environment states, current observations ``[N, ...]``, running episode statistics, a
+    recurrent policy's hidden states);
     ``obs_norm`` (running observation statistics); ``algo``: the algorithm's own state
     (``Algorithm.state``: PPO-Penalty's β, REINFORCE's running mean, or ``()``); ``key``;
     ``update``: updates done so far (scalar int).
@@ -75,7 +76,7 @@ def init(static: Static, key: Array, hp: HParams) -> TrainState:
     return TrainState(
         params=params,
         opt_state=init_opt_state(static, params, hp),
-        env=reset(static.env, static.shard_key(k_env), static.num_envs),
+        env=reset(static.env, static.shard_key(k_env), static.num_envs, static.net),
         obs_norm=init_obs_norm(static.spec.obs_shape),
         algo=static.algorithm.state.init(hp),
         key=k_next,
@@ -108,7 +109,7 @@ def report(
     exact KL, the behaviour distance, and the importance ratios of the taken actions under
     the new policy)."""
     dist = static.net.dist
-    new_dist_params = static.net.policy(new_params, flat.obs)
+    new_dist_params = static.net.policy(new_params, flat.obs, flat.memory)
     kl = static.mean_all(jnp.mean(dist.kl(flat.old_dist_params, new_dist_params)))
     new_log_prob = dist.log_prob(new_dist_params, flat.action)
     ratio = losses.importance_ratio(new_log_prob, flat.log_prob)
@@ -144,7 +145,7 @@ def update(
     # REINFORCE collects whole episodes from fresh starts, so R(τ) means the whole episode
     start = state.env
     if static.algorithm.estimator == "monte_carlo":
-        start = reset(static.env, k_reset, static.num_envs)
+        start = reset(static.env, k_reset, static.num_envs, static.net)
     carry, traj, ends = collect(static, params, obs_norm, start, k_roll)
     batch, algo = estimate(static, params, obs_norm, traj, state.algo, hp, state.update == 0)
     flat = batch.transitions()

@@ -1,11 +1,13 @@
 """Environments: the batched contract (``base``), the suites adapted to it (``gymnax``;
 ``done`` for five-value steps; ``brax`` and ``craftax``, imported only when named), the names
-``Config.env`` may take (``registry``), and environment-independent helpers (``wrappers``:
-episode statistics, observation normalisation)."""
+``Config.env`` may take (``registry``; ``memory``'s tasks are registered among them), and
+environment-independent helpers (``wrappers``: episode statistics, observation
+normalisation)."""
 
 from pgjax.envs.base import Env, EnvSpec, TimeStep, env_action, reset_where
 from pgjax.envs.done import DoneEnv, five_value
 from pgjax.envs.gymnax import GymnaxEnv, from_gymnax, vector_step
+from pgjax.envs.memory import NAMES as _MEMORY_TASKS
 from pgjax.envs.registry import SUITES, check_env, env_names, make_env, register, suite_names
 from pgjax.envs.wrappers import (
     EpisodeStats,
@@ -16,6 +18,9 @@ from pgjax.envs.wrappers import (
     update_episode_stats,
     update_obs_norm,
 )
+
+for _name, _task in _MEMORY_TASKS.items():
+    register(_name, _task)
 
 __all__ = [
     "SUITES",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pgjax.envs.base import Env
-from pgjax.envs.gymnax import from_gymnax, gymnax_names, make_gymnax
+from pgjax.envs.gymnax import from_gymnax, gymnax_names, make_gymnax, replace_params
 
 _FACTORIES: dict[str, Callable[[], Any]] = {}
 SUITES = ("gymnax", "brax", "craftax")
@@ -115,12 +115,7 @@ def make_env(name: str) -> Env:
     """The environment ``name`` (see the module's docstring)."""
     kind, base, options = _resolve(name)
     if kind == "registered":
-        if options:
-            raise ValueError(
-                f"Config.env={name!r}: a registered environment takes no options; register "
-                "one name per variant"
-            )
-        return _adapt(_FACTORIES[base](), base)
+        return _adapt(_FACTORIES[base](), base, name, options)
     if kind == "gymnax":
         return make_gymnax(base, **options)
     if kind == "brax":
@@ -175,12 +170,19 @@ def _require(suite: str, name: str) -> None:
         )
 
 
-def _adapt(made: Any, name: str) -> Env:
-    """A registered factory's result as an ``Env``."""
+def _adapt(made: Any, name: str, full_name: str = "", options: dict | None = None) -> Env:
+    """A registered factory's result as an ``Env``; ``options`` replace fields of a gymnax
+    environment's default params (a pgjax ``Env`` takes none)."""
     if hasattr(made, "spec") and hasattr(made, "step") and hasattr(made, "reset"):
+        if options:
+            raise ValueError(
+                f"Config.env={full_name!r}: {name!r} is registered as a pgjax Env, which takes "
+                "no options; register one name per variant"
+            )
         return made
     if hasattr(made, "default_params") and hasattr(made, "step"):
-        return from_gymnax(made, name=name)
+        params = replace_params(full_name or name, made.default_params, options or {})
+        return from_gymnax(made, params, name=name)
     raise ValueError(
         f"the factory registered as {name!r} returned {type(made).__name__}; it must return a "
         "pgjax Env, a gymnax (>= 1.0) Environment, or a five-value one wrapped by "

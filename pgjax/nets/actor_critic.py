@@ -8,8 +8,10 @@ policy head, 1 for the value head; biases 0. Each layer names its own gain (its
 scales each by the gain its layer declares. Actor and critic are separate networks, or with
 ``shared_torso`` the critic is a value head on the actor's torso.
 
-A recurrent policy (issue 19) adds a carried state here: a cell after the torso, its initial
-state beside ``init``, and ``policy``/``value`` taking and returning it.
+With memory (``pgjax.nets.recurrent``), a recurrent cell follows each torso (one, with a
+shared torso): ``step`` advances the hidden state by one observation per environment, as the
+rollout acts; ``policy``, ``value`` and ``policy_and_value`` given a window's ``Memory`` (its
+starting hidden state and every step's ``first`` flag) replay it, as the learner does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import jax.numpy as jnp
 from pgjax.distributions import CATEGORICAL, GAUSSIAN, ActionDist, tanh_normal
 from pgjax.envs.base import EnvSpec
 from pgjax.nets.init import POLICY_GAIN, VALUE_GAIN, gain_probe, orthogonal, orthogonal_many
+from pgjax.nets.recurrent import Cell, initial_hidden, unroll
 from pgjax.nets.torsos import Torso
 
 Array = jax.Array
@@ -40,17 +43,23 @@ class Actor(nn.Module):
     discrete: bool
     num_actions: int
     kernel_init: Callable = orthogonal
+    cell: Cell | None = None
 
     @nn.compact
-    def __call__(self, obs: Array, with_features: bool = False):
-        """The distribution parameters; with ``with_features``, also the torso's output
-        ``[..., H]`` (what a shared critic reads)."""
+    def __call__(self, obs: Array, hidden=None, first=None, with_features: bool = False):
+        """The distribution parameters; with ``with_features``, also the features the head
+        reads ``[..., H]`` (what a shared critic reads). With a ``cell``: one step of a batch
+        ``[B]`` from ``hidden`` (``first [B]``: episodes starting here), returning
+        ``(new hidden, that)``."""
         features = self.torso(obs)
+        if self.cell is not None:
+            hidden, features = self.cell(hidden, features, first)
         out = nn.Dense(self.num_actions, kernel_init=self.kernel_init(POLICY_GAIN))(features)
         if not self.discrete:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
             out = (out, jnp.broadcast_to(log_std, out.shape))
-        return (out, features) if with_features else out
+        out = (out, features) if with_features else out
+        return out if self.cell is None else (hidden, out)
 
 
 class Critic(nn.Module):
@@ -60,11 +69,17 @@ class Critic(nn.Module):
 
     torso: Torso | None
     kernel_init: Callable = orthogonal
+    cell: Cell | None = None
 
     @nn.compact
-    def __call__(self, x: Array) -> Array:
+    def __call__(self, x: Array, hidden=None, first=None):
+        """V(s); with a ``cell`` (and a torso of its own), one step of a batch ``[B]``:
+        ``(new hidden, V(s))``."""
         features = x if self.torso is None else self.torso(x)
-        return nn.Dense(1, kernel_init=self.kernel_init(VALUE_GAIN))(features)[..., 0]
+        if self.cell is not None:
+            hidden, features = self.cell(hidden, features, first)
+        value = nn.Dense(1, kernel_init=self.kernel_init(VALUE_GAIN))(features)[..., 0]
+        return value if self.cell is None else (hidden, value)
 
 
 class Params(NamedTuple):
@@ -73,6 +88,23 @@ class Params(NamedTuple):
 
     actor: Any
     critic: Any
+
+
+class Hidden(NamedTuple):
+    """A recurrent actor-critic's hidden states, each ``[B, size]`` (or LSTM's pair of them):
+    the actor's, and the critic's (``()`` where it reads the actor's features)."""
+
+    actor: Any
+    critic: Any
+
+
+class Memory(NamedTuple):
+    """What replays a window ``[T, B]`` exactly: ``hidden``, the ``Hidden`` state at its start
+    (before its first step's reset), and ``first [T, B]``, true where an episode starts. In
+    a rollout's carry, ``first [B]`` flags the current observation."""
+
+    hidden: Hidden
+    first: Array
 
 
 class ActorCritic(NamedTuple):
@@ -91,6 +123,16 @@ class ActorCritic(NamedTuple):
     obs_shape: tuple[int, ...]
     gains: tuple[float, ...]  # every kernel's gain, in the order of the parameters' leaves
 
+    @property
+    def recurrent(self) -> bool:
+        return self.actor.cell is not None
+
+    def initial_hidden(self, batch: int) -> Hidden:
+        """The fresh hidden states of ``batch`` environments (zeros)."""
+        cell = self.actor.cell
+        fresh = initial_hidden(cell.kind, cell.size, batch)
+        return Hidden(fresh, () if self.critic.cell is None else fresh)
+
     def init(self, key: Array) -> Params:
         """Parameters distributed as the modules' own initialisers would draw them (every
         kernel orthogonal times its layer's gain, the rest zero), drawn faster to compile:
@@ -98,7 +140,9 @@ class ActorCritic(NamedTuple):
         shapes = jax.eval_shape(
             lambda k, o: _init_modules(self.actor, self.critic, k, o),
             jax.random.key(0),
-            jax.ShapeDtypeStruct(self.obs_shape, jnp.float32),
+            jax.ShapeDtypeStruct(
+                self.obs_shape if not self.recurrent else (1, *self.obs_shape), jnp.float32
+            ),
         )
         leaves, treedef = jax.tree.flatten(shapes)
         kernels = [i for i, leaf in enumerate(leaves) if _is_kernel(leaf)]
@@ -108,38 +152,116 @@ class ActorCritic(NamedTuple):
             values[i] = gain * w
         return jax.tree.unflatten(treedef, values)
 
-    def policy(self, params: Params, obs: Array):
+    def policy(self, params: Params, obs: Array, memory: Memory | None = None):
+        """π(·|s)'s parameters of ``obs [..., *obs_shape]``; recurrent: of a window
+        ``[T, B, ...]`` replayed from ``memory``."""
+        if memory is not None:
+            return unroll(self._policy_step(params), memory.hidden, obs, memory.first)[0]
         return self.actor.apply(params.actor, obs)
 
-    def policy_and_value(self, params: Params, obs: Array):
+    def policy_and_value(self, params: Params, obs: Array, memory: Memory | None = None):
+        """Both, through a shared torso once; recurrent: of a window replayed from
+        ``memory``."""
+        if memory is not None:
+            return unroll(self._step(params), memory.hidden, obs, memory.first)[0]
         if self.critic.torso is None:
             dist_params, features = self.actor.apply(params.actor, obs, with_features=True)
             return dist_params, self.critic.apply(params.critic, features)
         return self.actor.apply(params.actor, obs), self.critic.apply(params.critic, obs)
 
-    def value(self, params: Params, obs: Array) -> Array:
+    def value(self, params: Params, obs: Array, memory: Memory | None = None) -> Array:
+        """V(s) ``[...]``; recurrent: of a window ``[T, B, ...]`` replayed from ``memory``."""
+        if memory is not None:
+            return unroll(self._value_step(params), memory.hidden, obs, memory.first)[0]
         if self.critic.torso is None:  # the actor's torso, then the value head
             return self.policy_and_value(params, obs)[1]
         return self.critic.apply(params.critic, obs)
 
+    def step(self, params: Params, hidden: Hidden, obs: Array, first: Array):
+        """One recurrent step of a batch: observations ``[B, *obs_shape]`` and ``first [B]``
+        → (the hidden states after it, π(·|s)'s parameters, V(s) ``[B]``)."""
+        hidden, (dist_params, value) = self._step(params)(hidden, obs, first)
+        return hidden, dist_params, value
+
+    def values_and_next(self, params: Params, obs: Array, next_obs: Array, memory: Memory):
+        """A window's V(s_t) and V(s'_t) ``[T, B]``, replayed from ``memory``: V(s'_t) from the
+        hidden state after step t, the one its episode reached (no reset, also where the
+        episode ended and ``next_obs`` is its final observation)."""
+        step = self._value_step(params)
+        values, hiddens = unroll(step, memory.hidden, obs, memory.first)
+        t, b = memory.first.shape
+        flat = lambda x: x.reshape((t * b, *x.shape[2:]))  # noqa: E731
+        _, next_values = step(jax.tree.map(flat, hiddens), flat(next_obs), jnp.zeros(t * b, bool))
+        return values, next_values.reshape((t, b))
+
+    # ---- one recurrent step, as functions (hidden, obs, first) -> (hidden, out) ----
+
+    def _step(self, params: Params):
+        def step(hidden: Hidden, obs: Array, first: Array):
+            if self.critic.torso is None:  # the value head on the actor's features
+                actor_h, (dist_params, features) = self.actor.apply(
+                    params.actor, obs, hidden.actor, first, with_features=True
+                )
+                return Hidden(actor_h, ()), (
+                    dist_params,
+                    self.critic.apply(params.critic, features),
+                )
+            actor_h, dist_params = self.actor.apply(params.actor, obs, hidden.actor, first)
+            critic_h, value = self.critic.apply(params.critic, obs, hidden.critic, first)
+            return Hidden(actor_h, critic_h), (dist_params, value)
+
+        return step
+
+    def _policy_step(self, params: Params):
+        def step(hidden: Hidden, obs: Array, first: Array):
+            actor_h, dist_params = self.actor.apply(params.actor, obs, hidden.actor, first)
+            return hidden._replace(actor=actor_h), dist_params
+
+        return step
+
+    def _value_step(self, params: Params):
+        def step(hidden: Hidden, obs: Array, first: Array):
+            if self.critic.torso is None:  # through the actor's cell
+                hidden, (_, value) = self._step(params)(hidden, obs, first)
+                return hidden, value
+            critic_h, value = self.critic.apply(params.critic, obs, hidden.critic, first)
+            return hidden._replace(critic=critic_h), value
+
+        return step
+
 
 def _init_modules(actor: Actor, critic: Critic, key: Array, obs: Array) -> Params:
-    """The modules' own ``init`` (a shared critic's from the actor's features)."""
-    actor_vars = actor.init(key, obs)
-    _, features = actor.apply(actor_vars, obs, with_features=True)
-    return Params(actor_vars, critic.init(key, features if critic.torso is None else obs))
+    """The modules' own ``init`` (a shared critic's from the actor's features). Recurrent:
+    ``obs`` is a batch of one ``[1, *obs_shape]``."""
+    if actor.cell is None:
+        actor_vars = actor.init(key, obs)
+        _, features = actor.apply(actor_vars, obs, with_features=True)
+        return Params(actor_vars, critic.init(key, features if critic.torso is None else obs))
+    cell = actor.cell
+    hidden, first = initial_hidden(cell.kind, cell.size, 1), jnp.ones(1, bool)
+    actor_vars = actor.init(key, obs, hidden, first)
+    _, (_, features) = actor.apply(actor_vars, obs, hidden, first, with_features=True)
+    if critic.torso is None:
+        return Params(actor_vars, critic.init(key, features))
+    return Params(actor_vars, critic.init(key, obs, hidden, first))
 
 
 def _is_kernel(leaf) -> bool:
     return len(leaf.shape) >= 2  # Dense and Conv kernels; biases and the log-std are vectors
 
 
-def _modules(spec: EnvSpec, kernel_init, torso, hidden_sizes, activation, shared_torso):
+def _modules(spec: EnvSpec, kernel_init, torso, hidden_sizes, activation, shared_torso, cell):
     def body() -> Torso:
         return Torso(len(spec.obs_shape), torso, tuple(hidden_sizes), activation, kernel_init)
 
-    critic = Critic(None if shared_torso else body(), kernel_init)
-    return Actor(body(), spec.discrete, spec.num_actions, kernel_init), critic
+    def memory() -> Cell | None:
+        return None if cell is None else Cell(cell[0], cell[1], kernel_init)
+
+    if shared_torso:
+        critic = Critic(None, kernel_init)
+    else:
+        critic = Critic(body(), kernel_init, memory())
+    return Actor(body(), spec.discrete, spec.num_actions, kernel_init, memory()), critic
 
 
 def make_actor_critic(
@@ -150,20 +272,26 @@ def make_actor_critic(
     activation: str = "tanh",
     shared_torso: bool = False,
     action_dist: str = "gaussian",
+    cell: str | None = None,
+    rnn_size: int = 128,
 ) -> ActorCritic:
     """The actor-critic for an environment with ``spec``: ``torso`` ``"mlp"`` or ``"cnn"``
     (images ``[H, W, C]``), hidden layers ``hidden_sizes`` with ``activation``; with
     ``shared_torso`` the critic is a value head on the actor's torso. ``action_dist`` (a
     continuous space's): ``"gaussian"`` (the sample clipped to the bounds) or
-    ``"tanh_normal"`` (squashed into them; ``pgjax.distributions.tanh_normal``)."""
-    options = (torso, hidden_sizes, activation, shared_torso)
+    ``"tanh_normal"`` (squashed into them; ``pgjax.distributions.tanh_normal``). ``cell``:
+    ``None`` (feed-forward), ``"gru"`` or ``"lstm"`` of ``rnn_size`` units after each torso
+    (``pgjax.nets.recurrent``)."""
+    options = (
+        torso, hidden_sizes, activation, shared_torso, None if cell is None else (cell, rnn_size)
+    )  # fmt: skip
     actor, critic = _modules(spec, orthogonal, *options)
     # every kernel's gain, from its layer's own initialiser (run once, eagerly, on zeros)
     with jax.ensure_compile_time_eval():
         probe = _init_modules(
             *_modules(spec, gain_probe, *options),
             jax.random.key(0),
-            jnp.zeros(spec.obs_shape, jnp.float32),
+            jnp.zeros(spec.obs_shape if cell is None else (1, *spec.obs_shape), jnp.float32),
         )
     gains = tuple(float(x.reshape(-1)[0]) for x in jax.tree.leaves(probe) if _is_kernel(x))
     if spec.discrete:
