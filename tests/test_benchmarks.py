@@ -22,6 +22,8 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
         ("seed_claims.py", "baseline", []),
         ("scale.py", "| data parallel |", []),
         ("same_numbers.py", "same numbers", []),
+        ("memory.py", "| Cue-v0 | gru 32 |", []),
+        ("throughput.py", "| CartPole-v1 | gru 128 |", ["--memory", "--env", "CartPole-v1"]),
     ],
 )
 def test_quick_mode_runs(script, expected, args, tmp_path):
