@@ -18,6 +18,7 @@ NAMES = [
     "02_importance_sampling",
     "03_ppo",
     "04_scale",
+    "05_memory",
 ]
 
 
