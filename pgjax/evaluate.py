@@ -32,7 +32,7 @@ def _policy(config: Config, state: TrainState, greedy: bool):
         if config.normalize_obs:
             obs = normalize(state.obs_norm, obs)
         if net.recurrent:
-            hidden, params, _ = net.step(state.params, hidden, obs, first)
+            hidden, params = net.policy_step(state.params, hidden, obs, first)
         else:
             params = net.policy(state.params, obs)
         action = net.dist.mode(params) if greedy else jax.vmap(net.dist.sample)(keys, params)

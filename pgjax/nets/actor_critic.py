@@ -183,6 +183,11 @@ class ActorCritic(NamedTuple):
         hidden, (dist_params, value) = self._step(params)(hidden, obs, first)
         return hidden, dist_params, value
 
+    def policy_step(self, params: Params, hidden: Hidden, obs: Array, first: Array):
+        """One recurrent step of the actor alone (acting without learning: the critic's
+        state is left as it was) → (the hidden states after it, π(·|s)'s parameters)."""
+        return self._policy_step(params)(hidden, obs, first)
+
     def values_and_next(self, params: Params, obs: Array, next_obs: Array, memory: Memory):
         """A window's V(s_t) and V(s'_t) ``[T, B]``, replayed from ``memory``: V(s'_t) from the
         hidden state after step t, the one its episode reached (no reset, also where the
