@@ -27,7 +27,7 @@ import textwrap
 import time
 import typing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tyro
 
@@ -104,6 +104,10 @@ ConfigFlags = _config_flags()
 """``Config`` as tyro shows it: the same fields, their documentation as help."""
 
 
+Tracker = Literal["csv", "tensorboard", "wandb"]
+"""Where ``--log`` sends the metrics besides the run folder's metrics.csv."""
+
+
 @dataclasses.dataclass(frozen=True)
 class _TrainArgs:
     """Train one run, with a live progress bar, into a run folder (config.json, metrics.csv,
@@ -126,6 +130,13 @@ class _TrainArgs:
     """A live progress bar fed by host callbacks from inside the compiled chunks. With
     --no-progress, one line per chunk instead; the compiled chunks can then be kept in the
     compilation cache (JAX does not cache programs that contain host callbacks)."""
+    log: Annotated[tuple[Tracker, ...], tyro.conf.UseAppendAction] = ()
+    """Also log every metric per update to tensorboard (<run folder>/tensorboard; pip install
+    'pgjax[tensorboard]') or wandb (pip install 'pgjax[wandb]'; WANDB_MODE=offline without a
+    network); repeatable. metrics.csv is always written. A resumed run continues the same
+    tracked run (give --log again)."""
+    wandb_project: str = "pgjax"
+    """The W&B project of --log wandb."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +175,12 @@ class _SweepArgs:
     """Settings trained together in one compiled call (vmapped), all with the same compiled
     function. 1: Ctrl-C keeps every setting finished so far; more: faster where one setting
     does not fill the device."""
+    log: Annotated[tuple[Tracker, ...], tyro.conf.UseAppendAction] = ()
+    """Also log each (setting, seed) as its own run, in <out>/runs/<setting>-seed<k>, to
+    tensorboard or wandb (grouped by the --out folder's name), as each call finishes;
+    repeatable."""
+    wandb_project: str = "pgjax"
+    """The W&B project of --log wandb."""
 
 
 TrainArgs, EvalArgs, SweepArgs = map(_documented, (_TrainArgs, _EvalArgs, _SweepArgs))
@@ -226,6 +243,7 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
 
     if args.chunks < 1:
         raise UserError(f"--chunks={args.chunks}: must be a positive integer")
+    _require_trackers(args.log)  # before a folder is made
     if args.resume:
         run_dir = Path(args.resume)
         checkpoint.load_config(run_dir)  # a clear error if it is not a run folder
@@ -295,6 +313,7 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
     print(f"pgjax: {_describe(config)}")
     print(f"pgjax: run folder {run_dir}")
     line = ProgressBar if args.progress else ChunkLines
+    trackers = _trackers(args, run_dir, config, seed)
     start = time.perf_counter()
     with StopOnSigint() as stop:
         result = run(
@@ -302,7 +321,7 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
             seed,
             run_dir=run_dir,
             resume=True,  # the folder's checks were made above, under the same hold
-            loggers=[line(config.num_updates, config.batch_size)],
+            loggers=[line(config.num_updates, config.batch_size), *trackers],
             num_chunks=args.chunks,
             should_stop=stop,
             state=state,
@@ -328,6 +347,25 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
         f"{checkpoint.CHECKPOINT_FILE}}}"
     )
     return 0
+
+
+def _require_trackers(trackers: tuple[str, ...]) -> None:
+    """A ``UserError`` naming the install where a ``--log`` tracker's library is missing."""
+    from pgjax.tracking import require
+
+    for tracker in dict.fromkeys(trackers):
+        if tracker != "csv":
+            try:
+                require(tracker)
+            except ModuleNotFoundError as error:
+                raise UserError(str(error)) from None
+
+
+def _trackers(args: TrainArgs, run_dir: Path, config: Config, seed: int) -> list:
+    """The ``--log`` loggers of a run, writing into its folder."""
+    from pgjax.tracking import make_loggers
+
+    return make_loggers(list(args.log), run_dir, config, seed, project=args.wandb_project)
 
 
 # ---- eval ---------------------------------------------------------------------------------
@@ -415,6 +453,7 @@ def run_sweep(args: SweepArgs, grid: dict[str, list[float]]) -> int:
     for point in points:  # every value checked before anything trains
         config.replace(**point).validate()
     out = checkpoint.check_writable(args.out, "--out")
+    _require_trackers(args.log)
     per_call = min(args.per_call, max(len(points), 1))
     calls = -(-max(len(points), 1) // per_call)
     print(f"pgjax: sweep of {len(points)} settings x {args.seeds} seeds: {_describe(config)}")
@@ -426,6 +465,10 @@ def run_sweep(args: SweepArgs, grid: dict[str, list[float]]) -> int:
                 config, grid, args.seeds, on_update=bar, per_call=per_call
             ):
                 parts.append(part)
+                if set(args.log) - {"csv"}:
+                    from pgjax.tracking import log_sweep
+
+                    log_sweep(list(args.log), out, config, part, project=args.wandb_project)
                 if stop():
                     break
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
         ("scale.py", "| data parallel |", []),
         ("same_numbers.py", "same numbers", []),
         ("memory.py", "| Cue-v0 | gru 32 |", []),
+        ("tracking.py", "| tensorboard |", []),
         ("throughput.py", "| CartPole-v1 | gru 128 |", ["--memory", "--env", "CartPole-v1"]),
     ],
 )
