@@ -6,8 +6,10 @@
 
 The trackers hear each chunk's rows between the compiled chunks, so their cost is the host
 time of writing those rows. steps/s is counted from the end of the first chunk (after the
-compilation) to the end of the last, through every tracker's writing in between; the median
-of the repeats. Writes ``tracking_<backend>.md`` into ``--out-dir``.
+compilation) to the end of the last, through every tracker's writing in between (W&B writes
+on a thread of its own, overlapping the next chunk); then the seconds from the end of the
+last chunk until the run has returned (the writing left, and closing: W&B's ``finish``); the
+medians of the repeats. Writes ``tracking_<backend>.md`` into ``--out-dir``.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def main() -> None:
     config = Config(total_timesteps=args.total_timesteps)
     names = ["none", "tensorboard", "wandb", "both"]
     rates: dict[str, list[float]] = {n: [] for n in names}
+    closes: dict[str, list[float]] = {n: [] for n in names}  # writing left, and closing
     scratch = tempfile.mkdtemp(prefix="pgjax-tracking-")
     for repeat in range(args.repeats):
         order = names if repeat % 2 == 0 else names[::-1]
@@ -78,7 +81,12 @@ def main() -> None:
             loggers = [clock, *trackers(name, folder, config)]
             run(config, seed=0, num_chunks=args.chunks, loggers=loggers)
             rates[name].append(clock.rate())
-            print(f"repeat {repeat}: {name:<12} {rates[name][-1]:>10,.0f} steps/s", flush=True)
+            closes[name].append(time.perf_counter() - clock.marks[-1][0])
+            print(
+                f"repeat {repeat}: {name:<12} {rates[name][-1]:>10,.0f} steps/s, "
+                f"{closes[name][-1]:.2f} s after the last chunk",
+                flush=True,
+            )
     base = float(np.median(rates["none"]))
     lines = [
         f"Command: `python benchmarks/tracking.py {' '.join(sys.argv[1:])}`",
@@ -89,12 +97,13 @@ def main() -> None:
         f"{args.chunks} chunks, {args.repeats} repeat(s) in alternating order; steps/s from "
         "the end of the first chunk to the end of the last (median)",
         "",
-        "| trackers | steps/s | of no tracker's |",
-        "| --- | --- | --- |",
+        "| trackers | steps/s | of no tracker's | s after the last chunk (writing, closing) |",
+        "| --- | --- | --- | --- |",
     ]
     for name in names:
         rate = float(np.median(rates[name]))
-        lines.append(f"| {name} | {rate:,.0f} | {rate / base:.2f} |")
+        close = float(np.median(closes[name]))
+        lines.append(f"| {name} | {rate:,.0f} | {rate / base:.2f} | {close:.2f} |")
     print("\n".join(lines), flush=True)
     import jax
 

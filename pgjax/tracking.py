@@ -21,7 +21,9 @@ import dataclasses
 import importlib
 import json
 import math
+import queue
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -74,9 +76,10 @@ class TensorBoardLogger:
 
     def __init__(self, log_dir: str | Path, config: Config, seed: int = 0, **extra: Any):
         self.module = require("tensorboard")
+        from tensorboardX.proto.summary_pb2 import Summary
         from tensorboardX.summary import hparams  # imported here, not inside the first log
 
-        self.hparams = hparams
+        self.hparams, self.Summary, self.Value = hparams, Summary, Summary.Value
         self.log_dir = Path(log_dir)
         self.params = hyperparameters(config, seed, **extra)
         self.writer = None
@@ -99,8 +102,10 @@ class TensorBoardLogger:
             if self.writer is None:
                 first_update = int(rows["update"][0]) if "update" in rows else 1
                 self._open(steps, first_update)
-            for name, value in values.items():
-                self.writer.add_scalar(tag(name), value, global_step=steps)
+            # one event per update holding all its scalars (as many events as scalars cost
+            # 10x the host time); TensorBoard reads each value as that tag's point
+            values = [self.Value(tag=tag(k), simple_value=v) for k, v in values.items()]
+            self.writer.file_writer.add_summary(self.Summary(value=values), global_step=steps)
         if self.writer is not None:
             self.writer.flush()
 
@@ -150,12 +155,35 @@ class WandbLogger:
         self.run.define_metric("env_steps")
         self.run.define_metric("*", step_metric="env_steps")
 
+        # run.log takes about 0.1 ms a row: a thread of its own writes them while the next
+        # chunk trains (XLA releases the GIL), in order; close() waits for it
+        self.queue: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._write, daemon=True)
+        self.thread.start()
+
+    def _write(self) -> None:
+        while (rows := self.queue.get()) is not None:
+            try:
+                for steps, values in scalar_rows(rows):
+                    self.run.log({"env_steps": steps, **{tag(k): v for k, v in values.items()}})
+            except BaseException as error:  # raised in the training thread, at the next call
+                self.error = error
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
     def log(self, step: int, rows: dict[str, np.ndarray]) -> None:
-        for steps, values in scalar_rows(rows):
-            self.run.log({"env_steps": steps, **{tag(k): v for k, v in values.items()}})
+        self._raise()
+        self.queue.put(rows)
 
     def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
         self.run.finish()
+        self._raise()
 
 
 def tag(name: str) -> str:

@@ -32,6 +32,9 @@ OFFLINE = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 def offline(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+    # wandb.init leaves the address of its service process here, for children to join: a
+    # pgjax subprocess would log into an earlier test's service instead of its own
+    monkeypatch.delenv("WANDB_SERVICE", raising=False)
 
 
 @pytest.fixture(scope="module")
