@@ -148,7 +148,7 @@ class WandbLogger:
             group=group,
             id=run_id,
             resume="allow",
-            dir=str(run_dir),
+            dir=str(run_dir.resolve()),  # W&B's service process may have another cwd
             config=hyperparameters(config, seed, **extra),
             reinit="create_new",
         )
