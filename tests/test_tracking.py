@@ -5,6 +5,7 @@ offline; TensorBoard's events are read with TensorBoard's own reader."""
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,19 @@ def wandb_history(run_dir: Path) -> tuple[list[dict], dict, set[str]]:
     return rows, config, ids
 
 
+def settled_wandb_history(run_dir: Path, rows: int, seconds: float = 60.0):
+    """``wandb_history`` once it holds ``rows`` rows, or after ``seconds``. Once in a CI run
+    (2 test workers on 2 cores) the resumed run's rows were not yet in its file when read just
+    after ``finish()`` returned; W&B's service process writes the file, and I have not found
+    whether ``finish()`` waits for that write."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = wandb_history(run_dir)
+        if len(found[0]) >= rows or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
 def assert_logged(points: list[tuple[int, float]], metrics: dict, name: str) -> None:
     """``points`` are exactly the finite per-update values of ``metrics[name]`` at their
     steps, each step once."""
@@ -137,7 +151,7 @@ def test_wandb_offline_run_holds_the_history_config_and_resumes_the_same_run(tmp
     run(HALF, seed=3, run_dir=run_dir, num_chunks=2, loggers=[WandbLogger(run_dir, HALF, 3)])
     run(CONFIG, seed=3, run_dir=run_dir, resume=True, num_chunks=4,
         loggers=[WandbLogger(run_dir, CONFIG, 3)])  # fmt: skip
-    rows, config, ids = wandb_history(run_dir)
+    rows, config, ids = settled_wandb_history(run_dir, CONFIG.num_updates)
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 2
     assert ids == {(run_dir / "wandb_id.txt").read_text().strip()}  # one W&B run, resumed
     assert config["lr"] == CONFIG.lr and config["seed"] == 3 and config["env"] == "CartPole-v1"
@@ -159,7 +173,7 @@ def test_the_cli_logs_to_both_and_resume_continues_them(tmp_path):
     metrics = {name: csv[name] for name in csv.dtype.names}
     assert len(csv) == 32
     assert_logged(tensorboard_scalars(run_dir / "tensorboard")[tag("kl")], metrics, "kl")
-    rows, config, ids = wandb_history(run_dir)
+    rows, config, ids = settled_wandb_history(run_dir, 32)
     assert len(ids) == 1 and config["total_timesteps"] == 2048
     assert_logged([(r["env_steps"], r[tag("kl")]) for r in rows], metrics, "kl")
 
