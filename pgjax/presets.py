@@ -108,7 +108,7 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
 # at chance. MaskedCartPole: PureJaxRL's CartPole settings with a 32-unit GRU after one 64-wide
 # layer reaches about 350 at 500k steps, not yet CartPole's 475. Every seed reaches 500 at some
 # update and falls back; of the sweeps in the README's Memory section only 8 epochs did better
-# (386.5 over 8 seeds, 464 acting greedily), and 128 units cost 5x the time.
+# (386.5 over 8 seeds), and 128 units cost 5x the time.
 _PRESETS[("MaskedCartPole-v1", "ppo_clip")] = Config(
     env="MaskedCartPole-v1", network="gru", rnn_size=32, hidden_sizes=(64,)
 )
