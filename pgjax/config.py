@@ -82,6 +82,11 @@ class Config:
     """Hidden activation, one of ``tanh``, ``relu``."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Widths of the MLP's hidden layers (actor and critic alike)."""
+    head_sizes: tuple[int, ...] = ()
+    """Widths of hidden layers (with ``activation``) that each head has of its own, after the
+    torso and the recurrent cell, before its output layer: ``(128,)`` puts a 128-wide layer
+    between a GRU and each of the policy and value heads, as PureJaxRL's PPO-RNN does. Empty:
+    the heads read the features directly."""
     shared_torso: bool = False
     """Actor and critic share one torso, each with its own head, and the critic's loss trains
     the features the policy reads (as in PPO's Atari code). About half the network's work of
@@ -178,8 +183,9 @@ class Config:
                     f"fields are: {', '.join(names)}"
                 )
         values = dict(values)
-        if "hidden_sizes" in values:
-            values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        for name in ("hidden_sizes", "head_sizes"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def validate(self) -> None:
@@ -212,6 +218,11 @@ class Config:
             raise ValueError(
                 f"Config.hidden_sizes={self.hidden_sizes!r}: must be a non-empty tuple of "
                 "positive integers"
+            )
+        if any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.head_sizes):
+            raise ValueError(
+                f"Config.head_sizes={self.head_sizes!r}: must be a tuple of positive integers "
+                "(empty: no layers of the heads' own)"
             )
         if self.batch_size % self.num_minibatches:
             raise ValueError(

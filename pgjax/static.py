@@ -98,6 +98,7 @@ def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
         shared_torso=config.shared_torso,
         cell=cell,
         rnn_size=config.rnn_size,
+        head_sizes=config.head_sizes,
     )
 
 

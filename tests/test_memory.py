@@ -99,6 +99,18 @@ def test_replay_gives_the_rollouts_numbers_bit_for_bit(algo):
     np.testing.assert_array_equal(jax.jit(net.value)(params, mb.obs, mb.memory), mb.values)
 
 
+@pytest.mark.parametrize("shared_torso", [False, True])
+def test_replay_is_exact_with_head_layers_after_the_cell(shared_torso):
+    """With each head's own hidden layer after the GRU (PureJaxRL's PPO-RNN layout) the
+    replay is exact too, through a shared torso as well."""
+    static, params, _, batch = window(num_minibatches=1, head_sizes=(8,), shared_torso=shared_torso)
+    assert params.critic["params"]["Dense_0"]["kernel"].shape == (16, 8)  # the value head's own
+    mb = jax.tree.map(lambda x: x[0], shuffle(static, batch.transitions(), jax.random.key(5), 1))
+    dist_params, values = jax.jit(static.net.policy_and_value)(params, mb.obs, mb.memory)
+    np.testing.assert_array_equal(static.net.dist.log_prob(dist_params, mb.action), mb.log_prob)
+    np.testing.assert_array_equal(values, mb.values)
+
+
 def test_replay_of_smaller_minibatches_agrees_to_rounding():
     """With several minibatches each replays fewer environments than the rollout stepped, and
     XLA picks its matrix-product kernels by shape, so the last bits may differ; the numbers

@@ -115,6 +115,25 @@ def test_heads_follow_the_action_space(env, network, discrete):
         np.testing.assert_array_equal(log_std, 0.0)
 
 
+@pytest.mark.parametrize("cell", [None, "gru"])
+def test_head_layers_sit_between_the_features_and_each_output(cell):
+    """``head_sizes=(16,)``: each head gets a 16-wide layer of its own (gain √2, so every column
+    has squared norm 2 where the kernel is tall), reading the cell's output (or the torso's),
+    and the output layers read it."""
+    spec = envs.make_env("CartPole-v1").spec
+    net = make_actor_critic(spec, hidden_sizes=(32,), cell=cell, rnn_size=24, head_sizes=(16,))
+    actor, critic = (p["params"] for p in net.init(jax.random.key(0)))
+    width = 32 if cell is None else 24
+    for params, out in ((actor, spec.num_actions), (critic, 1)):
+        layer, head = params["Dense_0"]["kernel"], params["Dense_1"]["kernel"]
+        assert layer.shape == (width, 16) and head.shape == (16, out)
+        np.testing.assert_allclose(jnp.sum(layer**2, axis=0), 2.0, rtol=1e-5)
+    # no head layers: the output layer reads the features (the network as before)
+    plain = make_actor_critic(spec, hidden_sizes=(32,), cell=cell, rnn_size=24)
+    actor = plain.init(jax.random.key(0)).actor["params"]
+    assert "Dense_1" not in actor and actor["Dense_0"]["kernel"].shape == (width, 2)
+
+
 def test_cnn_on_vector_observations_is_refused():
     with pytest.raises(ValueError, match="network='cnn' needs image observations"):
         bundle("CartPole-v1", network="cnn")

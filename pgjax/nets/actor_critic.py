@@ -25,11 +25,26 @@ import jax.numpy as jnp
 
 from pgjax.distributions import CATEGORICAL, GAUSSIAN, ActionDist, tanh_normal
 from pgjax.envs.base import EnvSpec
-from pgjax.nets.init import POLICY_GAIN, VALUE_GAIN, gain_probe, orthogonal, orthogonal_many
+from pgjax.nets.init import (
+    HIDDEN_GAIN,
+    POLICY_GAIN,
+    VALUE_GAIN,
+    gain_probe,
+    orthogonal,
+    orthogonal_many,
+)
 from pgjax.nets.recurrent import Cell, initial_hidden, unroll
-from pgjax.nets.torsos import Torso
+from pgjax.nets.torsos import ACTIVATIONS, Torso
 
 Array = jax.Array
+
+
+def _head_layers(x: Array, sizes: Sequence[int], activation: str, kernel_init: Callable):
+    """A head's own hidden layers: ``x [..., F]`` through Dense layers of ``sizes`` (gain
+    √2), each followed by ``activation``."""
+    for width in sizes:
+        x = ACTIVATIONS[activation](nn.Dense(width, kernel_init=kernel_init(HIDDEN_GAIN))(x))
+    return x
 
 
 class Actor(nn.Module):
@@ -37,6 +52,7 @@ class Actor(nn.Module):
 
     Discrete: logits ``[..., K]``. Continuous: ``(mean, log_std)``, ``[..., A]`` each, with a
     state-independent, learned log-std (initialised at 0) broadcast to the mean's shape.
+    ``head_sizes``: the policy head's own hidden layers, after the torso and the cell.
     """
 
     torso: Torso
@@ -44,6 +60,7 @@ class Actor(nn.Module):
     num_actions: int
     kernel_init: Callable = orthogonal
     cell: Cell | None = None
+    head_sizes: Sequence[int] = ()
 
     @nn.compact
     def __call__(self, obs: Array, hidden=None, first=None, with_features: bool = False):
@@ -54,7 +71,8 @@ class Actor(nn.Module):
         features = self.torso(obs)
         if self.cell is not None:
             hidden, features = self.cell(hidden, features, first)
-        out = nn.Dense(self.num_actions, kernel_init=self.kernel_init(POLICY_GAIN))(features)
+        x = _head_layers(features, self.head_sizes, self.torso.activation, self.kernel_init)
+        out = nn.Dense(self.num_actions, kernel_init=self.kernel_init(POLICY_GAIN))(x)
         if not self.discrete:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
             out = (out, jnp.broadcast_to(log_std, out.shape))
@@ -65,11 +83,14 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """State value: observation ``[..., *obs_shape]`` → V(s) ``[...]``. Without a torso of its
     own (``shared_torso``) it is the value head alone: the actor's features ``[..., H]`` →
-    V(s) ``[...]``."""
+    V(s) ``[...]``. ``head_sizes``: the value head's own hidden layers (with ``activation``),
+    after the torso and the cell."""
 
     torso: Torso | None
     kernel_init: Callable = orthogonal
     cell: Cell | None = None
+    head_sizes: Sequence[int] = ()
+    activation: str = "tanh"
 
     @nn.compact
     def __call__(self, x: Array, hidden=None, first=None):
@@ -78,7 +99,8 @@ class Critic(nn.Module):
         features = x if self.torso is None else self.torso(x)
         if self.cell is not None:
             hidden, features = self.cell(hidden, features, first)
-        value = nn.Dense(1, kernel_init=self.kernel_init(VALUE_GAIN))(features)[..., 0]
+        x = _head_layers(features, self.head_sizes, self.activation, self.kernel_init)
+        value = nn.Dense(1, kernel_init=self.kernel_init(VALUE_GAIN))(x)[..., 0]
         return value if self.cell is None else (hidden, value)
 
 
@@ -255,18 +277,22 @@ def _is_kernel(leaf) -> bool:
     return len(leaf.shape) >= 2  # Dense and Conv kernels; biases and the log-std are vectors
 
 
-def _modules(spec: EnvSpec, kernel_init, torso, hidden_sizes, activation, shared_torso, cell):
+def _modules(
+    spec: EnvSpec, kernel_init, torso, hidden_sizes, activation, shared_torso, cell, head_sizes
+):
     def body() -> Torso:
         return Torso(len(spec.obs_shape), torso, tuple(hidden_sizes), activation, kernel_init)
 
     def memory() -> Cell | None:
         return None if cell is None else Cell(cell[0], cell[1], kernel_init)
 
+    heads = tuple(head_sizes)
     if shared_torso:
-        critic = Critic(None, kernel_init)
+        critic = Critic(None, kernel_init, None, heads, activation)
     else:
-        critic = Critic(body(), kernel_init, memory())
-    return Actor(body(), spec.discrete, spec.num_actions, kernel_init, memory()), critic
+        critic = Critic(body(), kernel_init, memory(), heads, activation)
+    actor = Actor(body(), spec.discrete, spec.num_actions, kernel_init, memory(), heads)
+    return actor, critic
 
 
 def make_actor_critic(
@@ -279,6 +305,7 @@ def make_actor_critic(
     action_dist: str = "gaussian",
     cell: str | None = None,
     rnn_size: int = 128,
+    head_sizes: Sequence[int] = (),
 ) -> ActorCritic:
     """The actor-critic for an environment with ``spec``: ``torso`` ``"mlp"`` or ``"cnn"``
     (images ``[H, W, C]``), hidden layers ``hidden_sizes`` with ``activation``; with
@@ -286,10 +313,10 @@ def make_actor_critic(
     continuous space's): ``"gaussian"`` (the sample clipped to the bounds) or
     ``"tanh_normal"`` (squashed into them; ``pgjax.distributions.tanh_normal``). ``cell``:
     ``None`` (feed-forward), ``"gru"`` or ``"lstm"`` of ``rnn_size`` units after each torso
-    (``pgjax.nets.recurrent``)."""
-    options = (
-        torso, hidden_sizes, activation, shared_torso, None if cell is None else (cell, rnn_size)
-    )  # fmt: skip
+    (``pgjax.nets.recurrent``). ``head_sizes``: hidden layers each head has of its own, after
+    the torso and the cell."""
+    rnn = None if cell is None else (cell, rnn_size)
+    options = (torso, hidden_sizes, activation, shared_torso, rnn, head_sizes)
     actor, critic = _modules(spec, orthogonal, *options)
     # every kernel's gain, from its layer's own initialiser (run once, eagerly, on zeros)
     with jax.ensure_compile_time_eval():
