@@ -1,4 +1,4 @@
-"""The seed's whole family on CartPole-v1 with each algorithm's own defaults.
+"""The seed's whole family on CartPole-v1 with ``Config(algo=A, env="CartPole-v1")`` alone.
 
     python benchmarks/family.py                       # 1M steps, 4 seeds, every algorithm
     python benchmarks/family.py --algo trpo --seeds 8

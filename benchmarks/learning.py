@@ -7,10 +7,12 @@ trained together with vmap, beside gymnax's published PPO checkpoints.
     python benchmarks/learning.py --quick                          # CartPole, short: smoke test
     python benchmarks/learning.py --reference --env Breakout-MinAtar   # PureJaxRL's structure
 
-Each (environment, algorithm) trains with its preset (``pgjax.presets``) where there is one;
-else with the environment's settings taken from its PPO preset (budget, γ, entropy bonus,
-reward scale, observation normalisation, network: ``pgjax.presets.ENV_FIELDS``) and the
-algorithm's own sizes and learning rate (``pgjax.presets.config_for``). Per seed the final return
+Each (environment, algorithm) trains with ``Config(algo=algo, env=env)`` and nothing else
+set (what a user gets; ``pgjax.config``): the pair's preset (``pgjax.presets``) where there is
+one; else the environment's settings taken from its PPO preset (budget, γ, entropy bonus,
+reward scale, observation normalisation, network: ``pgjax.presets.ENV_FIELDS``) with the
+algorithm's own sizes and learning rate; the table's "setting" column says which.
+Per seed the final return
 is the mean episode return over the last 10 updates; the table gives the mean over seeds with
 a 95% confidence interval, the budget, the run's seconds (compile excluded) and the compile
 seconds. Curves are the mean over seeds with a 95% band, against environment steps and against
@@ -86,8 +88,8 @@ def file_name(env: str) -> str:
 def config_for(
     env: str, algo: str, quick: bool, total_timesteps: int | None = None
 ) -> tuple[Config, str]:
-    """``pgjax.presets.config_for``, capped at 100k steps for ``--quick``, or with the budget
-    ``total_timesteps`` when given."""
+    """``Config(algo=algo, env=env)`` (``pgjax.presets.config_for``), capped at 100k steps for
+    ``--quick``, or with the budget ``total_timesteps`` when given."""
     config, setting = presets_config_for(env, algo)
     if total_timesteps is not None:
         config = config.replace(total_timesteps=total_timesteps)

@@ -6,8 +6,9 @@
                                                  # temporary file: a smoke test
 
 For every algorithm on CartPole-v1, and ppo_clip and trpo on Pendulum-v1, it runs
-``jax.jit(make_train(Config(algo=A, env=E)))(jax.random.key(0))`` (each algorithm's defaults,
-the whole run) and keeps the SHA-256 of every metric's bytes and of the final parameters.
+``jax.jit(make_train(Config(algo=A, env=E)))(jax.random.key(0))`` (what ``Config`` resolves
+the unset fields to, the whole run) and keeps the SHA-256 of every metric's bytes and of the
+final parameters.
 Bits depend on the machine and the JAX version as well as on the code: compare only runs on
 the same machine with the same JAX (the file records both, and the check says when they
 differ).

@@ -212,11 +212,13 @@ def plot_scaling(rows: list[dict], env: str, folder: str, backend: str) -> None:
 
 def single(args: argparse.Namespace) -> None:
     total = 100_000 if args.quick else args.total_timesteps
+    # the global defaults at these sizes (not the environment's settings), or its PPO preset
     config = Config(
         env=args.env[0],
         num_envs=args.single_num_envs,
         num_steps=args.num_steps,
         total_timesteps=total,
+        presets=False,
     )
     if args.preset:
         config = preset(config.env).replace(total_timesteps=total)

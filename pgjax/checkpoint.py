@@ -34,7 +34,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from pgjax.config import Config
+from pgjax.config import DEFAULTS, Config
 from pgjax.train import TrainState, make_pipeline
 
 CONFIG_FILE = "config.json"
@@ -132,7 +132,9 @@ def save_config(run_dir: str | Path, config: Config, seed: int) -> None:
 
 
 def load_config(run_dir: str | Path) -> tuple[Config, int]:
-    """Read ``config.json``; ``CheckpointError`` if ``run_dir`` is not a run folder."""
+    """Read ``config.json``; ``CheckpointError`` if ``run_dir`` is not a run folder. Every
+    field it holds counts as given; a field it lacks (saved before the field existed) takes
+    its global default, the value such a run had."""
     path = Path(run_dir) / CONFIG_FILE
     if not Path(run_dir).is_dir():
         raise CheckpointError(f"{run_dir}: no such run folder")
@@ -143,7 +145,8 @@ def load_config(run_dir: str | Path) -> tuple[Config, int]:
         )
     try:
         body = json.loads(path.read_text())
-        return Config.from_dict(body["config"]), int(body["seed"])
+        values = {**DEFAULTS, **body["config"]}
+        return Config.from_dict(values), int(body["seed"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: damaged or not a pgjax config ({error})") from None
 

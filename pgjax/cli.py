@@ -1,13 +1,18 @@
 """The ``pgjax`` command.
 
     pgjax train                                   # PPO-Clip on CartPole-v1, well under a minute
-    pgjax train --env Breakout-MinAtar --preset   # the preset that learns that environment
+    pgjax train --env Breakout-MinAtar            # with the settings that learn it (its preset)
+    pgjax train --env Pendulum-v1 --no-presets    # the bare defaults (CartPole's settings)
     pgjax train --lr 1e-3 --num-envs 16           # any Config field is a flag
     pgjax train --resume runs/X --total-timesteps 1000000
     pgjax eval runs/X --episodes 32 --greedy --render cartpole.gif
     pgjax sweep --seeds 8 --lr 1e-4,3e-4,1e-3 --clip-eps 0.1,0.2
 
 Flags, defaults and help text come from ``Config`` and its field docstrings (through tyro).
+A ``Config`` flag counts as given when it is on the command line; the fields not given
+resolve as ``Config`` resolves them (the environment's preset, its settings, the algorithm's
+defaults, ``pgjax.config.DEFAULTS``), and ``pgjax train`` prints those that differ from
+``DEFAULTS``.
 A user's mistake ends with a one-line ``pgjax: …`` message on stderr and exit status 2, never
 a traceback. The persistent JAX compilation cache is on (``PGJAX_CACHE_DIR``, default
 ``~/.cache/pgjax``), so running the same configuration again starts without recompiling.
@@ -31,7 +36,7 @@ from typing import Annotated, Literal
 
 import tyro
 
-from pgjax.config import ALGORITHMS, Config
+from pgjax.config import ALGORITHMS, DEFAULTS, Config
 from pgjax.hparams import HParams
 from pgjax.train import num_devices
 
@@ -56,14 +61,24 @@ def _field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _documented(cls: type, helps: dict[str, str] | None = None) -> type:
+def _documented(
+    cls: type, helps: dict[str, str] | None = None, resolved: dict[str, object] | None = None
+) -> type:
     """A copy of the frozen dataclass ``cls`` whose fields carry their documentation as tyro's
-    help (``helps`` replaces a field's), each a paragraph that the terminal wraps."""
+    help (``helps`` replaces a field's), each a paragraph that the terminal wraps. A field of
+    ``resolved`` (``Optional`` in ``cls``, unset meaning "resolve it") shows as its plain type
+    with that default, said to apply only where the environment's settings do not."""
     helps = {**_field_docs(cls), **(helps or {})}
+    resolved = resolved or {}
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = []
     for f in dataclasses.fields(cls):
-        hint = hints[f.name]
+        hint, default_value = hints[f.name], f.default
+        behavior = None
+        if f.name in resolved:
+            (hint,) = (a for a in typing.get_args(hint) if a is not type(None))  # X | None → X
+            default_value = resolved[f.name]
+            behavior = f"(default: --env's and --algo's settings, else {default_value!r})"
         if f.name in helps:
             base, marks = hint, ()
             if typing.get_origin(hint) is Annotated:
@@ -71,11 +86,13 @@ def _documented(cls: type, helps: dict[str, str] | None = None) -> type:
             args = [m for m in marks if isinstance(m, type(tyro.conf.arg()))]
             others = [m for m in marks if m not in args]
             arg = dataclasses.replace(args[0] if args else tyro.conf.arg(), help=helps[f.name])
+            if behavior:
+                arg = dataclasses.replace(arg, help_behavior_hint=behavior)
             hint = Annotated[(base, *others, arg)]
         default = (
             dataclasses.field(default_factory=f.default_factory)
             if f.default_factory is not dataclasses.MISSING
-            else dataclasses.field(default=f.default)
+            else dataclasses.field(default=default_value)
         )
         fields.append((f.name, hint, default))
     made = dataclasses.make_dataclass(cls.__name__, fields, frozen=True)
@@ -97,6 +114,7 @@ def _config_flags() -> type:
                 f"colon (brax/ant:backend=positional). gymnax's: {', '.join(env_names())}."
             ),
         },
+        DEFAULTS,
     )
 
 
@@ -116,8 +134,6 @@ class _TrainArgs:
     config: Annotated[ConfigFlags, tyro.conf.arg(name="")]
     seed: int = 0
     """PRNG seed (a resumed run keeps its own)."""
-    use_preset: Annotated[bool, tyro.conf.arg(name="preset")] = False
-    """Start from the tuned preset for --env (and --algo); other flags still override it."""
     run_dir: str | None = None
     """Run folder to create. Default: runs/<env>-<algo>-<date>-<time>."""
     resume: str | None = None
@@ -167,8 +183,6 @@ class _SweepArgs:
     config: Annotated[ConfigFlags, tyro.conf.arg(name="")]
     seeds: int = 4
     """Seeds per setting (the same seeds for every setting)."""
-    use_preset: Annotated[bool, tyro.conf.arg(name="preset")] = False
-    """Start from the tuned preset for --env (and --algo); other flags still override it."""
     out: str = "runs/sweep"
     """Folder for sweep.md and sweep.png."""
     per_call: int = 1
@@ -193,23 +207,27 @@ class UserError(Exception):
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def _with_preset(config: Config) -> Config:
-    from pgjax.presets import preset
-
-    # a flag counts as given where it differs from the default (the preset wins on ties)
-    plain = Config(algo=config.algo, env=config.env)
-    given = {
-        f.name: getattr(config, f.name)
-        for f in dataclasses.fields(Config)
-        if getattr(config, f.name) != getattr(plain, f.name)
-    }
-    return preset(config.env, config.algo).replace(**given)
+def _config_flag_names() -> dict[str, str]:
+    """Each spelling of each ``Config`` flag (``--num-envs``, ``--num_envs``, and a boolean's
+    ``--no-…``) → its field."""
+    names = {}
+    for f in dataclasses.fields(Config):
+        for name in {f.name, f.name.replace("_", "-")}:
+            names[f"--{name}"] = names[f"--no-{name}"] = names[f"--no_{name}"] = f.name
+    return names
 
 
-def _flags_config(args: TrainArgs | SweepArgs) -> Config:
-    """The ``Config`` the flags give: ``--preset``'s, where asked, with the flags given."""
-    config = Config.from_dict(dataclasses.asdict(args.config))
-    return _with_preset(config) if args.use_preset and not getattr(args, "resume", None) else config
+def given_fields(argv: list[str]) -> set[str]:
+    """The ``Config`` fields whose flags are in ``argv`` (also as ``--flag=value``)."""
+    names = _config_flag_names()
+    return {names[a.split("=")[0]] for a in argv if a.split("=")[0] in names}
+
+
+def _flags_config(args: TrainArgs | SweepArgs, argv: list[str]) -> Config:
+    """The ``Config`` the flags give: the flags on the command line set their fields, the rest
+    resolve (``Config``)."""
+    given = given_fields(argv) | {f.name for f in dataclasses.fields(Config)} - set(DEFAULTS)
+    return Config.from_dict({name: getattr(args.config, name) for name in given})
 
 
 def _enable_compilation_cache() -> None:
@@ -249,7 +267,7 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
         checkpoint.load_config(run_dir)  # a clear error if it is not a run folder
         checkpoint.check_writable(run_dir, "--resume")
     else:
-        config = _flags_config(args)
+        config = _flags_config(args, argv)
         num_devices(config)  # validates, and checks the devices are there
         stamp = time.strftime("%Y%m%d-%H%M%S")
         env = re.sub(r"[^\w.-]+", "_", config.env)  # brax/ant:backend=spring: one folder
@@ -278,13 +296,11 @@ def _resumed(args: TrainArgs, argv: list[str], run_dir: Path):
     from pgjax import checkpoint
 
     config, seed = checkpoint.load_config(run_dir)
-    given = _flags_config(args)
+    given = given_fields(argv) - {"total_timesteps"}
     changed = [
-        f"--{f.name.replace('_', '-')}"
-        for f in dataclasses.fields(Config)
-        if f.name != "total_timesteps" and getattr(given, f.name) != getattr(Config(), f.name)
+        f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(Config) if f.name in given
     ]
-    changed += ["--preset"] * args.use_preset + ["--run-dir"] * bool(args.run_dir)
+    changed += ["--run-dir"] * bool(args.run_dir)
     if _given(argv, "--seed") and args.seed != seed:
         changed.append(f"--seed (the run's seed is {seed})")
     if changed:
@@ -311,6 +327,10 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
     from pgjax.runner import StopOnSigint, run
 
     print(f"pgjax: {_describe(config)}")
+    settings = ", ".join(
+        f"{name}={value!r} ({source})" for name, value, source in config.resolved()
+    )
+    print(f"pgjax: settings besides pgjax.config.DEFAULTS: {settings or 'none'}")
     print(f"pgjax: run folder {run_dir}")
     line = ProgressBar if args.progress else ChunkLines
     trackers = _trackers(args, run_dir, config, seed)
@@ -438,7 +458,7 @@ def split_grid(argv: list[str]) -> tuple[list[str], dict[str, list[float]]]:
     return rest, grid
 
 
-def run_sweep(args: SweepArgs, grid: dict[str, list[float]]) -> int:
+def run_sweep(args: SweepArgs, grid: dict[str, list[float]], argv: list[str]) -> int:
     from pgjax import checkpoint, sweep
     from pgjax.loggers import ProgressBar
     from pgjax.runner import StopOnSigint
@@ -447,7 +467,7 @@ def run_sweep(args: SweepArgs, grid: dict[str, list[float]]) -> int:
         raise UserError(f"--seeds={args.seeds}: must be a positive integer")
     if args.per_call < 1:
         raise UserError(f"--per-call={args.per_call}: must be a positive integer")
-    config = _flags_config(args)
+    config = _flags_config(args, argv)
     config.validate()
     points = sweep.grid_points(grid)
     for point in points:  # every value checked before anything trains
@@ -548,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args, argv)
         if isinstance(args, EvalArgs):
             return run_eval(args)
-        return run_sweep(args, grid)
+        return run_sweep(args, grid, argv)
     except (UserError, CheckpointError, ValueError) as error:
         print(f"pgjax: {error}", file=sys.stderr)
         return EXIT_USAGE

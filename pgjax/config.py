@@ -1,5 +1,17 @@
 """The one frozen configuration of a training run, and its validation.
 
+Every field but ``algo``, ``env``, ``kl_target``, ``devices`` and ``presets`` may be left unset
+(``None``); each unset field resolves, in order, from:
+
+1. the (env, algo) pair's own preset (``pgjax.presets``: settings measured to learn it);
+2. else the environment's settings, taken from its PPO preset (``pgjax.presets.ENV_FIELDS``:
+   budget, γ, entropy bonus, reward scale, observation normalisation, network…);
+3. the algorithm's defaults (``pgjax.algorithms.REGISTRY[algo].defaults``: sizes, learning rate);
+4. the global defaults (``DEFAULTS``: PureJaxRL's CartPole settings).
+
+So ``Config(algo="ppo_clip", env="Pendulum-v1")`` with nothing else set learns Pendulum.
+``presets=False`` skips 1 and 2. ``config.sources`` says where each value came from.
+
 Sizes and choices (``num_envs``, ``algo``, ``activation``…) are static: they shape the compiled
 program. The numeric hyperparameters listed in ``HParams`` can instead be passed to
 ``train(key, hparams)`` as traced values, so that ``jax.vmap`` sweeps them in one compilation.
@@ -27,10 +39,25 @@ RECURRENT = ("gru", "lstm", "mlp_gru", "mlp_lstm", "cnn_gru", "cnn_lstm")
 NETWORKS = ("auto", "mlp", "cnn", *RECURRENT)
 ACTION_DISTS = ("auto", "gaussian", "tanh_normal")
 
+DEFAULTS: dict[str, Any] = dict(
+    total_timesteps=500_000, **PPO_DEFAULTS, anneal_lr=True, gamma=0.99, gae_lambda=0.95,
+    clip_eps=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, reward_scale=1.0,
+    normalize_obs=False, normalize_advantages=True, activation="tanh", hidden_sizes=(64, 64),
+    head_sizes=(), shared_torso=False, network="auto", rnn_size=128, action_dist="auto",
+    return_type="reward_to_go", baseline="critic", kl_beta=1.0, max_kl=0.01, cg_iters=10,
+    cg_damping=0.1, line_search_steps=10,
+)  # fmt: skip
+"""The global defaults of the fields that resolve (PPO-Clip's sizes among them)."""
+SOURCES = ("user", "preset", "env", "algo", "default")
+"""Where a resolved value came from (``Config.sources``), in the order they are looked up."""
+
 
 @dataclass(frozen=True)
 class Config:
-    """A training run. Defaults: PPO-Clip on CartPole-v1 with PureJaxRL's published settings."""
+    """A training run: PPO-Clip on CartPole-v1 with PureJaxRL's published settings unless told
+    otherwise. A field left unset (``None``) takes the environment's preset for the algorithm,
+    else the environment's settings, else the algorithm's defaults, else ``DEFAULTS`` (see the
+    module's docstring); ``sources`` says which."""
 
     algo: str = "ppo_clip"
     """Algorithm, one of ``pgjax.config.ALGORITHMS``."""
@@ -39,60 +66,59 @@ class Config:
     ``brax/<name>`` (``brax/ant``), ``craftax/<name>``, or a name given to
     ``pgjax.envs.register``; options after a colon (``brax/ant:backend=positional``). See
     ``pgjax.envs.registry``."""
-    total_timesteps: int = 500_000
+    total_timesteps: int | None = None
     """Environment steps in the whole run, over all environments (rounded down to updates)."""
     num_envs: int | None = None
-    """Environments stepped in parallel (vmapped). Unset: the algorithm's default."""
+    """Environments stepped in parallel (vmapped)."""
     num_steps: int | None = None
-    """Steps per environment in each rollout; a batch is ``num_envs * num_steps`` transitions.
-    Unset: the algorithm's default."""
+    """Steps per environment in each rollout; a batch is ``num_envs * num_steps`` transitions."""
     num_epochs: int | None = None
     """Passes over each batch (REINFORCE and TRPO: of the critic's fit; their policy steps once
-    per batch). Unset: the algorithm's default; A2C uses each batch once whatever this says."""
+    per batch). A2C uses each batch once whatever this says."""
     num_minibatches: int | None = None
-    """Minibatches per epoch; must divide ``num_envs * num_steps``. Unset: the algorithm's
-    default."""
+    """Minibatches per epoch; must divide ``num_envs * num_steps``."""
     lr: float | None = None
-    """Adam learning rate (eps 1e-5). Unset: the algorithm's default."""
-    anneal_lr: bool = True
+    """Adam learning rate (eps 1e-5)."""
+    anneal_lr: bool | None = None
     """Decay the learning rate linearly to 0 over the run."""
-    gamma: float = 0.99
+    gamma: float | None = None
     """Discount γ in [0, 1]."""
-    gae_lambda: float = 0.95
+    gae_lambda: float | None = None
     """GAE λ in [0, 1]: 1 is the Monte Carlo advantage, 0 the TD error."""
-    clip_eps: float = 0.2
+    clip_eps: float | None = None
     """PPO-Clip's ε: the ratio is clipped to [1 − ε, 1 + ε]."""
-    ent_coef: float = 0.01
+    ent_coef: float | None = None
     """Weight of the entropy bonus."""
-    vf_coef: float = 0.5
+    vf_coef: float | None = None
     """Weight of the critic's loss."""
     vf_clip: bool | None = None
     """Clip the critic's change per update to ±clip_eps around its old prediction (PPO's code).
-    Unset: on, except for REINFORCE, whose critic regresses on Monte Carlo returns (hundreds on
-    CartPole) that steps of ±clip_eps per update would take the whole run to reach."""
-    max_grad_norm: float = 0.5
+    The algorithms' default: on, except for REINFORCE, whose critic regresses on Monte Carlo
+    returns (hundreds on CartPole) that steps of ±clip_eps per update would take the whole run
+    to reach."""
+    max_grad_norm: float | None = None
     """Global gradient-norm clip."""
-    reward_scale: float = 1.0
+    reward_scale: float | None = None
     """Rewards are multiplied by this for learning (metrics report the raw return)."""
-    normalize_obs: bool = False
+    normalize_obs: bool | None = None
     """Normalise observations by a running mean and variance over all environments."""
-    normalize_advantages: bool = True
+    normalize_advantages: bool | None = None
     """Standardise advantages within each minibatch."""
-    activation: str = "tanh"
+    activation: str | None = None
     """Hidden activation, one of ``tanh``, ``relu``."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] | None = None
     """Widths of the MLP's hidden layers (actor and critic alike)."""
-    head_sizes: tuple[int, ...] = ()
+    head_sizes: tuple[int, ...] | None = None
     """Widths of hidden layers (with ``activation``) that each head has of its own, after the
     torso and the recurrent cell, before its output layer: ``(128,)`` puts a 128-wide layer
     between a GRU and each of the policy and value heads, as PureJaxRL's PPO-RNN does. Empty:
     the heads read the features directly."""
-    shared_torso: bool = False
+    shared_torso: bool | None = None
     """Actor and critic share one torso, each with its own head, and the critic's loss trains
     the features the policy reads (as in PPO's Atari code). About half the network's work of
     two separate torsos of the same width. Only for algorithms that fit policy and critic by
     one loss (``learner="joint"`` in ``pgjax.algorithms.REGISTRY``)."""
-    network: str = "auto"
+    network: str | None = None
     """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
     (``cnn`` for observations of rank 3, else ``mlp``). For a policy with memory, ``gru`` or
     ``lstm``: the ``auto`` torso, then that recurrent cell of ``rnn_size`` units, then the
@@ -100,44 +126,95 @@ class Config:
     have their own, or share one with ``shared_torso``. The hidden state starts at zero at
     every episode's first step; minibatches are whole environment windows
     (``num_minibatches`` must divide ``num_envs``)."""
-    rnn_size: int = 128
+    rnn_size: int | None = None
     """Units of the recurrent cell (``network="gru"`` or ``"lstm"``)."""
-    action_dist: str = "auto"
+    action_dist: str | None = None
     """The policy's distribution over continuous actions: ``gaussian`` (a diagonal Gaussian
     whose sample is clipped to the action bounds), ``tanh_normal`` (squashed into them by tanh,
     with the log-determinant in log π; Brax's choice), or ``auto`` (categorical for discrete
     actions, ``gaussian`` for continuous)."""
-    return_type: str = "reward_to_go"
+    return_type: str | None = None
     """REINFORCE's weight: ``episode`` (every step weighted by its whole episode's R(τ)) or
     ``reward_to_go`` (Σ_{t'≥t} γ^{t'−t} r_{t'})."""
-    baseline: str = "critic"
+    baseline: str | None = None
     """REINFORCE's baseline b: ``none``, ``mean`` (running average of episode returns) or
     ``critic`` (a learned V(s), regressed on the returns)."""
-    kl_beta: float = 1.0
+    kl_beta: float | None = None
     """PPO-Penalty's β: its initial value (adaptive) or its value (fixed)."""
     kl_target: float | None = 0.01
     """PPO-Penalty's d_targ: β adapts after each update so that KL stays near it; ``None``
     keeps β fixed."""
-    max_kl: float = 0.01
+    max_kl: float | None = None
     """TRPO's trust region δ: KL(π_old‖π) ≤ δ after every policy step."""
-    cg_iters: int = 10
+    cg_iters: int | None = None
     """TRPO: conjugate-gradient iterations for the natural-gradient direction."""
-    cg_damping: float = 0.1
+    cg_damping: float | None = None
     """TRPO: damping added to the Fisher-vector product, F + damping·I."""
-    line_search_steps: int = 10
+    line_search_steps: int | None = None
     """TRPO: backtracking steps (each halves the step) before the update is rejected."""
     devices: int = 1
     """Devices to split one run's environments across (data parallel): each steps
     num_envs / devices environments and gradients are averaged. 0 means all of
     jax.devices()."""
+    presets: bool = True
+    """Unset fields take the environment's measured settings for the algorithm
+    (``pgjax.presets``) before the algorithm's and the global defaults. False: the defaults
+    alone (the bare defaults)."""
 
     def __post_init__(self) -> None:
-        # a field left at None takes its algorithm's default (an unknown algo: PPO's, until
-        # validate names it)
-        defaults = REGISTRY[self.algo].defaults if self.algo in REGISTRY else PPO_DEFAULTS
-        for name, value in defaults.items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
+        layers = [("user", {n: getattr(self, n) for n in DEFAULTS if getattr(self, n) is not None})]
+        if self.presets:
+            from pgjax.presets import settings
+
+            layers += settings(self.env, self.algo)
+        # an unknown algo: PPO's defaults, until validate names it
+        algo = REGISTRY[self.algo].defaults if self.algo in REGISTRY else PPO_DEFAULTS
+        layers += [("algo", algo), ("default", DEFAULTS)]
+        sources = []
+        for name in DEFAULTS:
+            source, value = next((s, v[name]) for s, v in layers if name in v)
+            if name in ("hidden_sizes", "head_sizes") and isinstance(value, list):
+                value = tuple(value)
+            object.__setattr__(self, name, value)
+            sources.append((name, source))
+        object.__setattr__(self, "_sources", tuple(sources))
+
+    def named(self, name: str) -> str:
+        """``Config.<name>=<value>``, saying where a value nobody set came from (an error
+        about it should not leave the user wondering where 32 minibatches came from)."""
+        where = {
+            "preset": f" (the {self.env} preset's for {self.algo})",
+            "env": f" ({self.env}'s setting)",
+            "algo": f" ({self.algo}'s default)",
+            "default": " (the default)",
+        }.get(self.sources.get(name, "user"), "")
+        return f"Config.{name}={getattr(self, name)!r}{where}"
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where each resolved field's value came from: ``"user"`` (given), ``"preset"`` (the
+        (env, algo) pair's preset), ``"env"`` (the environment's settings), ``"algo"`` (the
+        algorithm's defaults) or ``"default"`` (``DEFAULTS``)."""
+        return dict(self._sources)
+
+    def given(self) -> dict[str, Any]:
+        """The fields that were set (``"user"``), with ``algo``, ``env`` and the fields that
+        never resolve: ``Config(**config.given())`` resolves to ``config`` again."""
+        sources = self.sources
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if sources.get(f.name, "user") == "user"
+        }
+
+    def resolved(self) -> list[tuple[str, Any, str]]:
+        """``(field, value, source)`` for every field whose value differs from ``DEFAULTS``:
+        what ``pgjax train`` prints."""
+        return [
+            (name, getattr(self, name), source)
+            for name, source in self._sources
+            if getattr(self, name) != DEFAULTS[name]
+        ]
 
     # ---- derived sizes ----------------------------------------------------------------------
 
@@ -161,16 +238,10 @@ class Config:
         return HParams(**{f: getattr(self, f) for f in HParams._fields})
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied (unknown names are rejected). Changing ``algo``
-        also moves the fields still at the old algorithm's defaults to the new one's."""
-        values = dataclasses.asdict(self)
-        new_algo = changes.get("algo", self.algo)
-        if new_algo != self.algo:
-            old = REGISTRY[self.algo].defaults if self.algo in REGISTRY else PPO_DEFAULTS
-            for name, value in old.items():
-                if name not in changes and values[name] == value:
-                    values[name] = None
-        return Config.from_dict({**values, **changes})
+        """A copy with ``changes`` applied (unknown names are rejected), resolved again from
+        the fields that were set (``given``): changing ``env`` or ``algo`` takes the new pair's
+        settings for every field left unset; ``None`` unsets a field."""
+        return Config.from_dict({**self.given(), **changes})
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
@@ -226,13 +297,13 @@ class Config:
             )
         if self.batch_size % self.num_minibatches:
             raise ValueError(
-                f"Config.num_minibatches={self.num_minibatches}: must divide "
+                f"{self.named('num_minibatches')}: must divide "
                 f"num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}; "
                 f"change num_minibatches, num_envs or num_steps"
             )
         if self.network in RECURRENT and self.num_envs % self.num_minibatches:
             raise ValueError(
-                f"Config.num_minibatches={self.num_minibatches}: a recurrent network "
+                f"{self.named('num_minibatches')}: a recurrent network "
                 f"(network={self.network!r}) learns from whole environment windows, so "
                 f"num_minibatches must divide num_envs = {self.num_envs}; change num_minibatches "
                 "or num_envs"
@@ -287,13 +358,13 @@ class Config:
             )
         if (self.batch_size // shards) % self.num_minibatches:
             raise ValueError(
-                f"Config.num_minibatches={self.num_minibatches}: must divide each device's "
+                f"{self.named('num_minibatches')}: must divide each device's "
                 f"share of the batch, {self.batch_size // shards}; change num_minibatches, "
                 "num_envs or num_steps"
             )
         if self.network in RECURRENT and (self.num_envs // shards) % self.num_minibatches:
             raise ValueError(
-                f"Config.num_minibatches={self.num_minibatches}: a recurrent network learns "
+                f"{self.named('num_minibatches')}: a recurrent network learns "
                 f"from whole environment windows, so num_minibatches must divide each device's "
                 f"{self.num_envs // shards} environments; change num_minibatches, num_envs or "
                 "devices"

@@ -1,16 +1,25 @@
 """Settings that learn, one per (environment, algorithm), each measured by a script in
-``benchmarks/``. ``preset(env)`` gives the ``Config``; override any field with ``.replace``.
+``benchmarks/``. ``Config(algo=A, env=E)`` uses them for every field left unset
+(``pgjax.config``): the pair's own preset where there is one, else the environment's fields of
+its PPO preset (``ENV_FIELDS``), with the algorithm's defaults for the rest.
 
-    from pgjax.presets import preset
-    config = preset("Breakout-MinAtar").replace(total_timesteps=5_000_000)
+    from pgjax import Config
+    config = Config(env="Breakout-MinAtar", total_timesteps=5_000_000)  # the preset, longer
+    preset("Breakout-MinAtar")                                          # the preset itself
+
+This module holds plain dicts of fields (``Config`` reads them while it is built).
 """
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING, Any
+
 from pgjax.algorithms import REGISTRY
-from pgjax.config import Config
-from pgjax.envs import make_env
 from pgjax.envs.registry import base_name
+
+if TYPE_CHECKING:
+    from pgjax.config import Config
 
 # Continuous control: 16 envs x 256 steps, 10 epochs of 32 minibatches; observations
 # normalised, rewards scaled by 0.1, no entropy bonus, unclipped critic. On Pendulum at lr 1e-3
@@ -28,19 +37,30 @@ _CONTINUOUS = dict(
     vf_clip=False,
 )
 
-_PRESETS: dict[tuple[str, str], Config] = {
-    # PureJaxRL's published CartPole configuration (Config's defaults).
-    ("CartPole-v1", "ppo_clip"): Config(),
-    ("Pendulum-v1", "ppo_clip"): Config(env="Pendulum-v1", **_CONTINUOUS),
+_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    # PureJaxRL's published CartPole configuration (Config's global defaults).
+    ("CartPole-v1", "ppo_clip"): {},
+    ("Pendulum-v1", "ppo_clip"): dict(_CONTINUOUS),
     # A longer horizon (γ 0.999) and an entropy bonus, so that the car keeps exploring until
     # it has found the flag (without them half the seeds settled on standing still, which
     # avoids the action cost; at lr 1e-3 one seed in eight still did).
-    ("MountainCarContinuous-v0", "ppo_clip"): Config(
-        env="MountainCarContinuous-v0", **{**_CONTINUOUS, "gamma": 0.999, "ent_coef": 0.01}
-    ),
+    ("MountainCarContinuous-v0", "ppo_clip"): {**_CONTINUOUS, "gamma": 0.999, "ent_coef": 0.01},
     # The defaults learn Acrobot as they are.
-    ("Acrobot-v1", "ppo_clip"): Config(env="Acrobot-v1"),
+    ("Acrobot-v1", "ppo_clip"): {},
 }
+# A2C on CartPole: 8 envs x 16 steps (a 128-step batch per update; its default is 16 x 32) and
+# rewards scaled by 0.1. Over 8 seeds at 1M steps its defaults left seeds between 130 and 500
+# whatever the learning rate (7e-4 to 2.5e-3), entropy bonus (0, 0.01) or λ (0.95, 1); 64 envs
+# did no better; 8 x 16 alone left 1 or 2 seeds in 8 near 100-250. With rewards x 0.1 as well
+# every one of 16 seeds reached 500 at 500k steps for each of lr 1e-3 and 2.5e-3 and gradient
+# norm 0.5 and 5 (64 runs; unscaled, 4 to 8 of each 16 fell back).
+_PRESETS[("CartPole-v1", "a2c")] = dict(num_envs=8, num_steps=16, reward_scale=0.1)
+# On Pendulum the other trust-region objectives need PPO's continuous sizes too: with their
+# own (512-step batches, 4 x 4 minibatch steps) they stay near the random policy's -1230 in
+# 500k steps; with these, benchmarks/ppo_variants.py (4 seeds) measured adaptive-KL PPO -156,
+# TRPO -157 and the unconstrained surrogate -250. benchmarks/learning.py measures them.
+for _algo in ("is_pg", "ppo_penalty", "trpo"):
+    _PRESETS[("Pendulum-v1", _algo)] = dict(_CONTINUOUS)
 # PureJaxRL's MinAtar settings: an MLP 64 wide on the flattened frames, 64 envs x 128 steps,
 # 8 minibatches, lr 5e-3, relu. On Breakout the actor and critic share their torso: in
 # exploratory sweeps (issue 3's notes) about 42 over 24 seeds at 2M steps against about 35
@@ -48,8 +68,7 @@ _PRESETS: dict[tuple[str, str], Config] = {
 # entropy, clip, grad norm, learning rate, epochs, minibatches or layout did as well.
 # benchmarks/learning.py measures it.
 for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
-    _PRESETS[(f"{_game}-MinAtar", "ppo_clip")] = Config(
-        env=f"{_game}-MinAtar",
+    _PRESETS[(f"{_game}-MinAtar", "ppo_clip")] = dict(
         total_timesteps=2_000_000,
         num_envs=64,
         num_steps=128,
@@ -76,22 +95,18 @@ _BRAX = dict(
     normalize_obs=True,
     vf_clip=False,
 )
-_PRESETS[("brax/inverted_pendulum", "ppo_clip")] = Config(
-    env="brax/inverted_pendulum", total_timesteps=500_000, **_BRAX
-)
+_PRESETS[("brax/inverted_pendulum", "ppo_clip")] = dict(total_timesteps=500_000, **_BRAX)
 # Locomotion: 128 envs x 16 steps, 4 minibatches, a little entropy. At 1.5M steps on the
 # spring backend (2 seeds) ant went from about -400 to about 1000; rewards scaled by 0.1 with
 # a gradient norm of 1 learned more slowly (about 700).
-_PRESETS[("brax/ant", "ppo_clip")] = Config(
-    env="brax/ant",
+_PRESETS[("brax/ant", "ppo_clip")] = dict(
     total_timesteps=2_000_000,
     **{**_BRAX, "num_envs": 128, "num_steps": 16, "num_minibatches": 4, "ent_coef": 0.001},
 )
 # Craftax (symbolic), after the Craftax paper's PPO scaled to a CPU: λ 0.8, lr 2e-4, an
 # entropy bonus, wider layers for its 1345 (Classic) or 8268 inputs.
 for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
-    _PRESETS[(f"craftax/{_name}", "ppo_clip")] = Config(
-        env=f"craftax/{_name}",
+    _PRESETS[(f"craftax/{_name}", "ppo_clip")] = dict(
         total_timesteps=1_000_000,
         num_envs=64,
         num_steps=64,
@@ -109,12 +124,9 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
 # layer reaches about 350 at 500k steps, not yet CartPole's 475. Every seed reaches 500 at some
 # update and falls back; of the sweeps in the README's Memory section only 8 epochs did better
 # (386.5 over 8 seeds), and 128 units cost 5x the time.
-_PRESETS[("MaskedCartPole-v1", "ppo_clip")] = Config(
-    env="MaskedCartPole-v1", network="gru", rnn_size=32, hidden_sizes=(64,)
-)
+_PRESETS[("MaskedCartPole-v1", "ppo_clip")] = dict(network="gru", rnn_size=32, hidden_sizes=(64,))
 for _name in ("Cue-v0", "MemoryChain-bsuite"):
-    _PRESETS[(_name, "ppo_clip")] = Config(
-        env=_name,
+    _PRESETS[(_name, "ppo_clip")] = dict(
         total_timesteps=100_000,
         num_envs=8,
         num_steps=64,
@@ -126,15 +138,16 @@ for _name in ("Cue-v0", "MemoryChain-bsuite"):
 
 
 def preset(env: str, algo: str = "ppo_clip") -> Config:
-    """The tuned ``Config`` for ``env`` and ``algo`` (options after a colon kept in the
-    config's ``env``: ``brax/ant:backend=spring`` takes ``brax/ant``'s preset);
-    ``ValueError`` lists those there are."""
-    try:
-        found = _PRESETS[(base_name(env), algo)]
-    except KeyError:
+    """The tuned ``Config`` for ``env`` and ``algo``: ``Config(algo=algo, env=env)``, checked to
+    have a preset of its own (options after a colon kept in the config's ``env``:
+    ``brax/ant:backend=spring`` takes ``brax/ant``'s preset); ``ValueError`` lists those there
+    are."""
+    from pgjax.config import Config
+
+    if (base_name(env), algo) not in _PRESETS:
         known = ", ".join(f"{e} ({a})" for e, a in _PRESETS)
         raise ValueError(f"no preset for env={env!r}, algo={algo!r}; presets: {known}") from None
-    return found.replace(env=env)
+    return Config(algo=algo, env=env)
 
 
 def presets() -> list[tuple[str, str]]:
@@ -148,23 +161,42 @@ ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize
               "vf_clip", "activation", "network", "rnn_size", "action_dist")  # fmt: skip
 
 
+def settings(env: str, algo: str) -> list[tuple[str, dict[str, Any]]]:
+    """What ``Config(algo=algo, env=env)`` takes for the fields it is not given, before the
+    algorithm's defaults: ``[("preset", fields)]``, the pair's own preset; or
+    ``[("env", fields)]``, the environment's fields of its PPO preset (``ENV_FIELDS``, those
+    it sets); or ``[]`` for an environment without presets.
+
+    A Monte Carlo algorithm (REINFORCE) regresses its critic on whole returns, so its critic is
+    never clipped, and its windows are as long as the time limit, so that every episode can end
+    inside one and be counted (shorter windows count only the short episodes, or none:
+    Freeway's 2500 steps)."""
+    name = base_name(env)
+    if (name, algo) in _PRESETS:
+        return [("preset", _PRESETS[(name, algo)])]
+    if (name, "ppo_clip") not in _PRESETS or algo not in REGISTRY:
+        return []
+    ppo = _PRESETS[(name, "ppo_clip")]
+    fields = {f: ppo[f] for f in ENV_FIELDS if f in ppo}
+    if REGISTRY[algo].estimator == "monte_carlo":
+        fields.pop("vf_clip", None)
+        fields["num_steps"] = max(REGISTRY[algo].defaults["num_steps"], _time_limit(env))
+    return [("env", fields)]
+
+
+@functools.lru_cache
+def _time_limit(env: str) -> int:
+    from pgjax.envs import make_env
+
+    return make_env(env).spec.time_limit or 0
+
+
 def config_for(env: str, algo: str) -> tuple[Config, str]:
-    """The settings ``benchmarks/learning.py`` trains ``algo`` on ``env`` with, and which kind
-    they are: ``"preset"`` (the pair's own); ``"env settings"`` (the environment's fields of
-    its PPO preset, ``ENV_FIELDS``, with the algorithm's own sizes and learning rate); or
-    ``"defaults"`` (the algorithm's defaults, 2M steps on MinAtar, else 500k)."""
-    if (base_name(env), algo) in _PRESETS:
-        return preset(env, algo), "preset"
-    if (base_name(env), "ppo_clip") in _PRESETS:
-        ppo = preset(env)
-        fields = {f: getattr(ppo, f) for f in ENV_FIELDS}
-        if REGISTRY[algo].estimator == "monte_carlo":
-            # its critic regresses on Monte Carlo returns: never clipped; and a window as long
-            # as the time limit, so that every episode can end inside it and be counted
-            # (shorter windows count only the short episodes, or none: Freeway's 2500 steps)
-            fields.pop("vf_clip")
-            limit = make_env(env).spec.time_limit or 0
-            fields["num_steps"] = max(REGISTRY[algo].defaults["num_steps"], limit)
-        return Config(algo=algo, env=env, **fields), "env settings"
-    budget = 2_000_000 if env.endswith("MinAtar") else 500_000
-    return Config(algo=algo, env=env, total_timesteps=budget), "defaults"
+    """``Config(algo=algo, env=env)``, and where its settings come from: ``"preset"`` (the
+    pair's own), ``"env settings"`` (the environment's fields of its PPO preset with the
+    algorithm's own sizes and learning rate) or ``"defaults"`` (the algorithm's defaults)."""
+    from pgjax.config import Config
+
+    layers = settings(env, algo)
+    kind = {"preset": "preset", "env": "env settings"}[layers[0][0]] if layers else "defaults"
+    return Config(algo=algo, env=env), kind

@@ -76,6 +76,29 @@ def test_train_writes_a_run_folder(reference):
     assert (run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_unset_flags_take_the_environments_settings_and_the_run_says_which(tmp_path):
+    """Pendulum's preset for every flag not given (even --lr 2.5e-4, the global default, is
+    kept as given); --no-presets: the bare defaults."""
+    out = pgjax(
+        "train", "--env", "Pendulum-v1", "--lr", "2.5e-4", "--total-timesteps", 4096,
+        "--chunks", 1, "--no-progress", "--run-dir", "tuned", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "num_envs=16 (preset)" in out.stdout and "normalize_obs=True (preset)" in out.stdout
+    config, _ = checkpoint.load_config(tmp_path / "tuned")
+    assert (config.num_envs, config.num_steps, config.lr, config.reward_scale) == (
+        16, 256, 2.5e-4, 0.1
+    )  # fmt: skip
+    out = pgjax(
+        "train", "--env", "Pendulum-v1", "--no-presets", "--total-timesteps", 1024,
+        "--chunks", 1, "--no-progress", "--run-dir", "bare", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "settings besides pgjax.config.DEFAULTS: total_timesteps=1024 (user)\n" in out.stdout
+    bare = Config(env="Pendulum-v1", presets=False, total_timesteps=1024)
+    assert checkpoint.load_config(tmp_path / "bare")[0] == bare
+
+
 def test_resume_continues_to_the_same_bits(reference):
     cwd = reference
     out = pgjax("train", *TINY, "--total-timesteps", 64_000, "--run-dir", "half", cwd=cwd)

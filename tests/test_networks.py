@@ -14,7 +14,9 @@ from pgjax.static import actor_critic_for
 
 
 def bundle(env, **config):
-    return actor_critic_for(Config(env=env, **config), envs.make_env(env).spec)
+    """The network these fields ask for (not the environment's preset: Breakout's shares a
+    torso)."""
+    return actor_critic_for(Config(env=env, presets=False, **config), envs.make_env(env).spec)
 
 
 @pytest.mark.parametrize("shape", [(4, 64), (64, 64), (400, 64), (64, 2), (3, 3, 4, 16)])

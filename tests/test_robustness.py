@@ -222,6 +222,9 @@ def test_a_resume_keeps_the_runs_seed(tmp_path):
     checkpoint.save_config(tmp_path / "run", Config(), 0)
     user_error(pgjax("train", "--resume", "run", "--seed", 99, cwd=tmp_path),
                "--seed (the run's seed is 0)")  # fmt: skip
+    # and its config: a flag given (even one equal to the default) is named
+    again = pgjax("train", "--resume", "run", "--lr", "2.5e-4", "--env=Acrobot-v1", cwd=tmp_path)
+    user_error(again, "also given: --env, --lr")
 
 
 # ---- 6. small things a person meets -------------------------------------------------------
@@ -272,7 +275,7 @@ def test_help_lists_the_choices_and_keeps_sentences_whole(tmp_path):
     assert "pgjax.config.ALGORITHMS" not in train
     # each field's help is one paragraph: at this width, one line
     line = next(x for x in train.splitlines() if "a batch is" in x)
-    assert "transitions. Unset: the algorithm's default" in line
+    assert "transitions. (default: --env's and --algo's settings, else 128)" in line
     usage = pgjax("eval", "--help", cwd=tmp_path, env=wide).stdout
     assert "RUN_DIR" in usage and " STR" not in usage
 
