@@ -11,7 +11,9 @@ The tasks: ``Cue-v0`` (a cue seen once, the action asked for 8 steps later: chan
 steps later: chance 0, solved 1), and ``MaskedCartPole-v1`` (CartPole with the velocities
 hidden: 500 is the maximum). Each trains with its preset (``pgjax.presets``, a GRU), then the
 same with ``network="auto"`` (feed-forward). Per seed the final return is the mean episode
-return over the last 10 updates. Writes ``memory_<backend>.md`` and the curves
+return over the last 10 updates (the training episodes, actions sampled). On MaskedCartPole
+each seed's final parameters are also evaluated (``pgjax.evaluate``, 32 episodes per seed,
+actions sampled and greedy), the mean over seeds. Writes ``memory_<backend>.md`` and the curves
 ``memory_<backend>.png`` into ``--out-dir``.
 """
 
@@ -24,8 +26,9 @@ import sys
 import jax
 import matplotlib
 import numpy as np
-from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_run, write_table
+from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_train, write_table
 
+from pgjax.evaluate import evaluate
 from pgjax.presets import preset
 
 matplotlib.use("Agg")
@@ -35,8 +38,16 @@ import matplotlib.pyplot as plt
 TASKS = {
     "Cue-v0": {"chance": 0.0, "solved": 0.9},
     "MemoryChain-bsuite": {"chance": 0.0, "solved": 0.9},
-    "MaskedCartPole-v1": {"chance": None, "solved": 475.0},
+    "MaskedCartPole-v1": {"chance": None, "solved": 475.0, "evaluate": True},
 }
+
+
+def evaluated(config, state, seeds: int, greedy: bool) -> np.ndarray:
+    """Per seed, the mean return of 32 evaluation episodes from its final parameters."""
+    one = lambda i: jax.tree.map(lambda x: x[i], state)  # noqa: E731
+    key = jax.random.key(1)
+    return np.array([evaluate(config, one(i), key, episodes=32, greedy=greedy).mean()
+                     for i in range(seeds)])  # fmt: skip
 
 
 def main() -> None:
@@ -56,8 +67,8 @@ def main() -> None:
         machine(),
         "",
         "| task | network | steps | seeds | final return (95% CI) | seeds solved | chance "
-        "| run s | compile s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| evaluated: sampled, greedy (seeds solved greedy) | run s | compile s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     print("\n".join(lines), flush=True)
     fig, axes = plt.subplots(1, len(envs), figsize=(4.4 * len(envs), 3.4), squeeze=False)
@@ -67,15 +78,23 @@ def main() -> None:
             recurrent = recurrent.replace(total_timesteps=20_480)
         task = TASKS[env]
         for config in (recurrent, recurrent.replace(network="auto")):
-            metrics, compile_s, run_s = vmapped_run(config, seeds)
+            result, compile_s, run_s = vmapped_train(config, seeds)
+            metrics = {k: np.asarray(v) for k, v in result.metrics.items()}
             finals = final_returns(metrics)
+            scores = ""
+            if task.get("evaluate"):
+                sampled, greedy = (evaluated(config, result.state, seeds, g) for g in (0, 1))
+                scores = (
+                    f"{mean_and_ci(sampled)}, {mean_and_ci(greedy)} "
+                    f"({int(np.sum(greedy >= task['solved']))} of {seeds})"
+                )
             label = f"{config.network} {config.rnn_size}" if config.network != "auto" else "mlp"
             solved = int(np.sum(finals >= task["solved"]))
             chance = "" if task["chance"] is None else task["chance"]
             line = (
                 f"| {env} | {label} | {config.num_updates * config.batch_size:,} | {seeds} | "
                 f"{mean_and_ci(finals)} | {solved} of {seeds} (≥ {task['solved']}) | {chance} "
-                f"| {run_s:.0f} | {compile_s:.0f} |"
+                f"| {scores} | {run_s:.0f} | {compile_s:.0f} |"
             )
             print(line, flush=True)
             lines.append(line)

@@ -207,6 +207,11 @@ class Config:
             if sources.get(f.name, "user") == "user"
         }
 
+    def as_given(self) -> Config:
+        """This config with every value counted as given (as its ``config.json`` holds them),
+        so that ``replace`` changes only the fields it names, ``env`` and ``algo`` included."""
+        return Config.from_dict(dataclasses.asdict(self))
+
     def resolved(self) -> list[tuple[str, Any, str]]:
         """``(field, value, source)`` for every field whose value differs from ``DEFAULTS``:
         what ``pgjax train`` prints."""

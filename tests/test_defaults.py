@@ -75,6 +75,9 @@ def test_replace_resolves_again_from_what_was_set():
     a2c = Config().replace(algo="a2c")  # the new pair's preset and the new algorithm's defaults
     assert (a2c.num_envs, a2c.lr) == (8, 2.5e-3) and a2c.sources["num_envs"] == "preset"
     assert config.replace(lr=None) == Config(env="Pendulum-v1")
+    # every value kept: the same settings on another environment
+    moved = config.as_given().replace(env="CartPole-v1")
+    assert moved.num_envs == 16 and moved.normalize_obs and moved.env == "CartPole-v1"
     longer = config.replace(total_timesteps=1_000_000)
     assert longer.total_timesteps == 1_000_000 and longer.num_envs == 16 and longer.lr == 1e-3
 

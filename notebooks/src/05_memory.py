@@ -168,7 +168,7 @@ masked_runs = {
     "gru": train(masked),
     "feed-forward": train(masked.replace(network="auto")),
     "feed-forward, with the change": train(
-        masked.replace(network="auto", env="MaskedCartPole-change")
+        masked.as_given().replace(network="auto", env="MaskedCartPole-change")
     ),
 }
 compare(masked_runs, "MaskedCartPole-v1", solved=500.0)
