@@ -48,8 +48,6 @@ DEFAULTS: dict[str, Any] = dict(
     cg_damping=0.1, line_search_steps=10,
 )  # fmt: skip
 """The global defaults of the fields that resolve (PPO-Clip's sizes among them)."""
-SOURCES = ("user", "preset", "env", "algo", "default")
-"""Where a resolved value came from (``Config.sources``), in the order they are looked up."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +172,7 @@ class Config:
         for name in DEFAULTS:
             source, value = next((s, v[name]) for s, v in layers if name in v)
             if name in ("hidden_sizes", "head_sizes") and isinstance(value, list):
-                value = tuple(value)
+                value = tuple(value)  # a list (from JSON, or the user's): hashable, comparable
             object.__setattr__(self, name, value)
             sources.append((name, source))
         object.__setattr__(self, "_sources", tuple(sources))
@@ -258,10 +256,6 @@ class Config:
                     f"Config has no field {key!r}{_did_you_mean(key, names)}; "
                     f"fields are: {', '.join(names)}"
                 )
-        values = dict(values)
-        for name in ("hidden_sizes", "head_sizes"):
-            if name in values:
-                values[name] = tuple(values[name])
         return cls(**values)
 
     def validate(self) -> None:
