@@ -282,18 +282,17 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"Config.{name}={value!r}: must be a positive integer")
-        if not self.hidden_sizes or any(
-            not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_sizes
+        for name, allowed in (
+            ("hidden_sizes", "a non-empty tuple of positive integers, e.g. (64, 64)"),
+            ("head_sizes", "a tuple of positive integers (empty: no layers of the heads' own)"),
         ):
-            raise ValueError(
-                f"Config.hidden_sizes={self.hidden_sizes!r}: must be a non-empty tuple of "
-                "positive integers"
-            )
-        if any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.head_sizes):
-            raise ValueError(
-                f"Config.head_sizes={self.head_sizes!r}: must be a tuple of positive integers "
-                "(empty: no layers of the heads' own)"
-            )
+            widths = getattr(self, name)
+            if (
+                not isinstance(widths, tuple)
+                or (name == "hidden_sizes" and not widths)
+                or any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in widths)
+            ):
+                raise ValueError(f"{self.named(name)}: must be {allowed}")
         if self.batch_size % self.num_minibatches:
             raise ValueError(
                 f"{self.named('num_minibatches')}: must divide "

@@ -133,6 +133,9 @@ def test_termination_does_not_bootstrap():
         (dict(lr=0.0), r"Config.lr=0.0: must be a finite number > 0"),
         (dict(total_timesteps=10), r"Config.total_timesteps=10: must be at least one batch"),
         (dict(activation="gelu"), r"Config.activation='gelu' is unknown.*tanh, relu"),
+        (dict(hidden_sizes=64), r"Config.hidden_sizes=64: must be a non-empty tuple"),
+        (dict(hidden_sizes=()), r"Config.hidden_sizes=\(\): must be a non-empty tuple"),
+        (dict(head_sizes=(8, 0)), r"Config.head_sizes=\(8, 0\): must be a tuple of positive"),
         (
             dict(algo="trpo", shared_torso=True),
             r"shared_torso=True: algo='trpo' steps its policy apart.*a2c, is_pg",
