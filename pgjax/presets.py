@@ -128,7 +128,8 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
 # benchmarks/memory.py, the same seeds on another floating-point path: not adopted.
 # Unnormalised, nothing passed 432 over 4 seeds. On memory.py's own path (8 seeds, 500k), each
 # change alone from these: 8 envs 435.8, 16 envs 324.0 (fewer updates), GRU 64 357.1 (three
-# seeds at 500, three under 260), 64-step windows 291.8, the same with lr 3e-4 345.7.
+# seeds at 500, three under 260), 64-step windows 291.8, the same with lr 3e-4 345.7. (That
+# CPU's memory.py gave the preset 486.1, the one before it 456.2: the same code and seeds.)
 _PRESETS[("MaskedCartPole-v1", "ppo_clip")] = dict(
     network="gru", rnn_size=32, hidden_sizes=(64,), normalize_obs=True, lr=5e-4, clip_eps=0.1,
     ent_coef=0.0,
