@@ -10,8 +10,9 @@ For every algorithm on CartPole-v1, and ppo_clip and trpo on Pendulum-v1, it run
 the unset fields to, the whole run) and keeps the SHA-256 of every metric's bytes and of the
 final parameters.
 Bits depend on the machine and the JAX version as well as on the code: compare only runs on
-the same machine with the same JAX (the file records both, and the check says when they
-differ).
+the same machine with the same JAX (the file records both, the processor with a digest of
+its feature flags, and the check says when they differ). A file recorded on another machine is
+recorded again, at the commit before the refactor, before it is compared.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import platform
 import sys
 
 import jax
@@ -53,6 +55,19 @@ def fingerprint(algo: str, env: str, quick: bool) -> dict:
     }
 
 
+def cpu() -> str:
+    """The host's processor and a digest of its feature flags: XLA compiles for the CPU it runs
+    on (AVX-512 or not, say), so two machines with the same model name and JAX can differ."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    field = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines[::-1])}
+    flags = hashlib.sha256(field.get("flags", "").encode()).hexdigest()[:8]
+    return f"{field.get('model name', platform.machine())}, flags {flags}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--record", action="store_true", help="write the fingerprints")
@@ -65,7 +80,7 @@ def main() -> int:
         import tempfile
 
         path = os.path.join(tempfile.mkdtemp(prefix="pgjax-quick-"), "same_numbers.json")
-    where = {"jax": jax.__version__, "device": jax.devices()[0].device_kind}
+    where = {"jax": jax.__version__, "device": jax.devices()[0].device_kind, "cpu": cpu()}
     runs = {f"{a}/{e}": fingerprint(a, e, args.quick) for a, e in CASES}
     if args.record or args.quick:
         with open(path, "w") as f:
