@@ -26,6 +26,8 @@ import io
 import json
 import math
 import os
+import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,25 +36,42 @@ import jax
 import numpy as np
 from flax import serialization
 
-from pgjax.config import DEFAULTS, Config
+from pgjax.config import DEFAULTS, Config, check_seed
 from pgjax.train import TrainState, make_pipeline
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.msgpack"
 CURVE_FILE = "curve.png"
-_FORMAT = 2  # bumped when the checkpoint's layout changes (2: each algorithm's own state)
+_FORMAT = 3  # bumped when the checkpoint's layout changes (3: the config it was made with)
+_READABLE = (2, 3)  # 2: each algorithm's own state, no config recorded (checked less)
+RESUMABLE_CHANGES = ("total_timesteps", "devices", "presets")
+"""The ``Config`` fields a checkpoint may be resumed or evaluated under with another value than
+it was made with: the run's length, the devices it is split over, and whether unset fields
+resolved from presets (every field of a saved config is given)."""
 
 
 class CheckpointError(ValueError):
     """A run folder or checkpoint that cannot be used; the message names the file and why."""
 
 
+SAVING = threading.RLock()
+"""Held while pgjax writes a file (``write_atomic``) or a chunk's files (the runner holds it
+across the checkpoint and metrics.csv): a process that must quit at once (a second Ctrl-C)
+takes it first, so that it never leaves a file half-written or a checkpoint without its
+metrics.csv."""
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, renamed over
-    ``path`` when complete. On any failure (a full disk, say) the temporary file is removed
-    and the old ``path``, if any, is left as it was."""
+    ``path`` when complete (holding ``SAVING``). On any failure (a full disk, say) the
+    temporary file is removed and the old ``path``, if any, is left as it was."""
     tmp = path.with_name(f".{path.name}.tmp")
+    with SAVING:
+        _write_atomic(path, tmp, data)
+
+
+def _write_atomic(path: Path, tmp: Path, data: bytes) -> None:
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -81,6 +100,94 @@ def check_writable(folder: str | Path, what: str) -> Path:
 
 
 LOCK_FILE = ".lock"
+RUN_FILES = (CONFIG_FILE, METRICS_FILE, CURVE_FILE, CHECKPOINT_FILE, "wandb_id.txt")
+"""The files of a run folder (``wandb_id.txt``: ``pgjax.tracking``'s W&B run id), besides the
+folders ``RUN_FOLDERS``."""
+RUN_FOLDERS = ("tensorboard", "wandb")
+"""The folders ``pgjax.tracking`` writes into a run folder."""
+
+
+def check_new_folder(folder: str | Path, overwrite: bool, what: str) -> None:
+    """``CheckpointError`` unless ``folder`` may receive a new run or sweep: it does not exist,
+    is empty, or ``overwrite`` says so. The message names what the folder holds and the ways
+    on (``what`` is the flag or argument that named it: ``--run-dir``, ``run_dir``...)."""
+    folder = Path(folder)
+    if not folder.exists() or overwrite:
+        return
+    if not folder.is_dir():
+        raise CheckpointError(f"{what}: {folder} is a file, not a folder")
+    # a run's trackers may be made before it starts (from Python): theirs count as empty
+    ours = {LOCK_FILE, *RUN_FILES[4:], *RUN_FOLDERS}
+    held = sorted(
+        p.name for p in folder.iterdir()
+        if p.name not in ours and not p.name.startswith(".pgjax-write-test-")
+    )  # fmt: skip
+    if not held:
+        return
+    flag = what.startswith("--")
+    again = "--overwrite" if flag else "overwrite=True"
+    if CONFIG_FILE in held:
+        resume = f"--resume {folder}" if flag else "resume=True"
+        raise CheckpointError(
+            f"{what}: {folder} already holds a run; continue it with {resume}, choose another "
+            f"folder, or replace it with {again}"
+        )
+    if "sweep.md" in held:
+        raise CheckpointError(
+            f"{what}: {folder} already holds a sweep (sweep.md); choose another folder, or "
+            f"replace it with {again}"
+        )
+    shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+    raise CheckpointError(
+        f"{what}: {folder} is not empty and not a pgjax run (it holds {shown}); choose a new or "
+        f"empty folder, or write into it anyway with {again} (files of the names pgjax writes "
+        "are replaced)"
+    )
+
+
+@contextlib.contextmanager
+def new_run(run_dir: str | Path, overwrite: bool, what: str) -> Iterator[Path]:
+    """Hold ``run_dir`` for a new run while the block runs: it must be new or empty, or
+    ``overwrite`` must say so (``check_new_folder``; a run it holds is removed, ``clear_run``);
+    it is made and checked writable (``check_writable``). If the block fails before the run's
+    first checkpoint, the run's files are removed, and the folder too if this made it, so
+    that the corrected command can use the same folder. Ctrl-C (``KeyboardInterrupt``) keeps
+    them: the run resumes from update 0."""
+    run_dir = Path(run_dir)
+    check_new_folder(run_dir, overwrite, what)
+    made = not run_dir.exists()
+    check_writable(run_dir, what)
+    failed = False
+    try:
+        with hold(run_dir):
+            check_new_folder(run_dir, overwrite, what)  # again, now that no other can write
+            clear_run(run_dir)
+            try:
+                yield run_dir
+            except Exception:
+                failed = not (run_dir / CHECKPOINT_FILE).exists()
+                if failed:
+                    clear_run(run_dir)
+                raise
+    finally:
+        if failed and made and {p.name for p in run_dir.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(run_dir)
+
+
+def clear_run(run_dir: str | Path) -> None:
+    """Remove the run held in ``run_dir`` (``RUN_FILES`` and ``RUN_FOLDERS``), if it holds one
+    (a ``config.json``); any other file stays."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        return
+    with SAVING:
+        for name in RUN_FILES[1:]:
+            (run_dir / name).unlink(missing_ok=True)
+        for name in RUN_FOLDERS:
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+        (run_dir / CONFIG_FILE).unlink()  # last: a folder half cleared still says it is a run
+
+
 _HELD: set[Path] = set()  # the lock files this process holds
 
 
@@ -146,9 +253,15 @@ def load_config(run_dir: str | Path) -> tuple[Config, int]:
     try:
         body = json.loads(path.read_text())
         values = {**DEFAULTS, **body["config"]}
-        return Config.from_dict(values), int(body["seed"])
+        config = Config.from_dict(values)
+        seed = check_seed(body["seed"], "seed")
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: damaged or not a pgjax config ({error})") from None
+    try:
+        config.validate()
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    return config, seed
 
 
 # ---- checkpoint ---------------------------------------------------------------------------
@@ -164,9 +277,16 @@ def _to_host(state: TrainState) -> TrainState:
     return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, state)
 
 
-def save_checkpoint(run_dir: str | Path, state: TrainState, metrics: dict[str, np.ndarray]) -> Path:
+def save_checkpoint(
+    run_dir: str | Path,
+    state: TrainState,
+    metrics: dict[str, np.ndarray],
+    config: Config | None = None,
+    seed: int | None = None,
+) -> Path:
     """Write ``state`` and ``metrics`` (dict of ``[updates]`` arrays) to the run's checkpoint,
-    atomically. Returns the checkpoint's path."""
+    atomically, with the ``config`` and ``seed`` they were made with (so that loading it under
+    another is refused). Returns the checkpoint's path."""
     path = Path(run_dir) / CHECKPOINT_FILE
     host = jax.device_get(_to_host(state))
     for leaf in jax.tree.leaves((host.params, host.opt_state)):
@@ -179,6 +299,9 @@ def save_checkpoint(run_dir: str | Path, state: TrainState, metrics: dict[str, n
         {
             "state": serialization.to_state_dict(host),
             "metrics": {k: np.asarray(v) for k, v in metrics.items()},
+            "made_with": json.dumps(
+                {"config": None if config is None else dataclasses.asdict(config), "seed": seed}
+            ),
         }
     )
     digest = hashlib.sha256(payload).hexdigest()
@@ -188,30 +311,24 @@ def save_checkpoint(run_dir: str | Path, state: TrainState, metrics: dict[str, n
 
 
 def load_checkpoint(
-    run_dir: str | Path, template: TrainState
+    run_dir: str | Path,
+    template: TrainState,
+    config: Config | None = None,
+    seed: int | None = None,
 ) -> tuple[TrainState, dict[str, np.ndarray]]:
     """Read the run's checkpoint into the structure of ``template``: a ``TrainState`` of the
     same config, or its shapes (``jax.eval_shape(make_pipeline(config).init, key, hp)``).
 
-    Raises ``CheckpointError`` naming the file if it is missing, truncated, damaged or of
-    another configuration.
+    Raises ``CheckpointError`` naming the file and what is wrong if it is missing, truncated or
+    damaged (its checksum), made with another ``config`` or ``seed`` than these (where given:
+    the fields that differ, all but ``RESUMABLE_CHANGES``), or holds what no run saves: arrays
+    of another shape or dtype than ``template``'s, non-finite parameters or optimiser state, an
+    update counter below 0 or past the run it was made for, metrics missing or of another
+    length than the updates done.
     """
     path = Path(run_dir) / CHECKPOINT_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint (the run saved none yet)")
-    try:
-        body = serialization.msgpack_restore(path.read_bytes())
-    except Exception as error:  # msgpack raises several types for damaged bytes
-        raise CheckpointError(f"{path}: damaged checkpoint, cannot be read ({error})") from None
-    if not isinstance(body, dict) or body.get("format") != _FORMAT:
-        raise CheckpointError(
-            f"{path}: not a pgjax checkpoint of format {_FORMAT} (format {_FORMAT} is written "
-            "since the algorithms carry their own state; an older run cannot be resumed)"
-        )
-    payload = body.get("payload")
-    if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != body.get("sha256"):
-        raise CheckpointError(f"{path}: damaged checkpoint (its checksum does not match)")
-    body = serialization.msgpack_restore(payload)
+    body = _read(path)
+    made = _made_with(path, body, config, seed)
     shapes = jax.tree.map(
         lambda x: jax.eval_shape(jax.random.key_data, x) if _is_key(x) else x, template
     )
@@ -222,27 +339,108 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: does not match this run's configuration ({error})"
         ) from None
+    metrics = _check_values(path, host, body.get("metrics"), made)
     state = jax.tree.map(
         lambda t, h: jax.random.wrap_key_data(np.asarray(h)) if _is_key(t) else h, template, host
     )
-    metrics = {k: np.asarray(v) for k, v in body["metrics"].items()}
     return jax.tree.map(jax.numpy.asarray, state), metrics
+
+
+def _read(path: Path) -> dict:
+    """The checkpoint's payload (state, metrics, what it was made with), its format and
+    checksum checked."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint (the run saved none yet)")
+    try:
+        body = serialization.msgpack_restore(path.read_bytes())
+    except Exception as error:  # msgpack raises several types for damaged bytes
+        raise CheckpointError(f"{path}: damaged checkpoint, cannot be read ({error})") from None
+    if not isinstance(body, dict) or body.get("format") not in _READABLE:
+        raise CheckpointError(
+            f"{path}: not a pgjax checkpoint of format {_FORMAT} (format 2 is written since "
+            "the algorithms carry their own state; an older run cannot be resumed)"
+        )
+    payload = body.get("payload")
+    if not isinstance(payload, bytes) or hashlib.sha256(payload).hexdigest() != body.get("sha256"):
+        raise CheckpointError(f"{path}: damaged checkpoint (its checksum does not match)")
+    inner = serialization.msgpack_restore(payload)
+    if not isinstance(inner, dict) or "state" not in inner:
+        raise CheckpointError(f"{path}: damaged checkpoint (it holds no training state)")
+    return inner
+
+
+def _made_with(path: Path, body: dict, config: Config | None, seed: int | None) -> Config | None:
+    """The ``Config`` the checkpoint records (``None`` for format 2, which records none);
+    ``CheckpointError`` naming the fields that differ from ``config`` and the seed from
+    ``seed``, where given."""
+    try:
+        made = json.loads(body.get("made_with", "null")) or {}
+        recorded = made.get("config")
+        recorded = None if recorded is None else Config.from_dict({**DEFAULTS, **recorded})
+    except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as error:
+        raise CheckpointError(f"{path}: damaged checkpoint (its config: {error})") from None
+    differ = []
+    if recorded is not None and config is not None:
+        for f in dataclasses.fields(Config):
+            old, new = getattr(recorded, f.name), getattr(config, f.name)
+            if f.name not in RESUMABLE_CHANGES and old != new:
+                differ.append(f"{f.name}={old!r} (now {new!r})")
+    if seed is not None and made.get("seed") is not None and made["seed"] != seed:
+        differ.append(f"seed={made['seed']!r} (now {seed!r})")
+    if differ:
+        raise CheckpointError(
+            f"{path}: made with {', '.join(differ)}; a checkpoint resumes and evaluates only "
+            f"under the configuration it was made with (only {', '.join(RESUMABLE_CHANGES)} "
+            "may change): restore the run's config.json, or start a new run"
+        )
+    return recorded
+
+
+def _check_values(path: Path, host: Any, metrics: Any, made: Config | None) -> dict:
+    """The checkpoint's metrics, after checking what no run saves: non-finite parameters or
+    optimiser state, an update counter out of range, metrics missing or of another length."""
+    for leaf in jax.tree.leaves((host.params, host.opt_state)):
+        leaf = np.asarray(leaf)
+        if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
+            raise CheckpointError(
+                f"{path}: its parameters or optimiser state hold inf or NaN, which no run saves"
+            )
+    update = int(np.asarray(host.update))
+    limit = math.inf if made is None else made.num_updates
+    if not 0 <= update <= limit:
+        raise CheckpointError(
+            f"{path}: its update counter is {update}, outside [0, {limit}] (the updates of the "
+            "run it was made for)"
+        )
+    if not isinstance(metrics, dict) or not metrics:
+        raise CheckpointError(f"{path}: holds no metrics (every checkpoint of a run has them)")
+    for name, values in metrics.items():
+        values = np.asarray(values)
+        if values.ndim != 1 or len(values) != update or not np.issubdtype(values.dtype, np.number):
+            raise CheckpointError(
+                f"{path}: its metric {name!r} holds {values.shape} values of {values.dtype} "
+                f"where {update} numbers (one per update done) are expected"
+            )
+    return {k: np.asarray(v) for k, v in metrics.items()}
 
 
 def restore(
     run_dir: str | Path, config: Config, seed: int
 ) -> tuple[TrainState, dict[str, np.ndarray]]:
     """``load_checkpoint`` with the template's shapes from ``config`` and ``seed`` (traced,
-    not computed): the run's saved ``TrainState`` and metrics."""
+    not computed), checked to have been made with them: the run's saved ``TrainState`` and
+    metrics."""
     init = make_pipeline(config).init
     template = jax.eval_shape(init, jax.random.key(seed), config.hparams())
-    return load_checkpoint(run_dir, template)
+    return load_checkpoint(run_dir, template, config, seed)
 
 
 def _check_same_structure(template: TrainState, loaded: TrainState) -> None:
     for a, b in zip(jax.tree.leaves(template), jax.tree.leaves(loaded), strict=True):
         if tuple(a.shape) != np.shape(b):
             raise ValueError(f"an array of shape {np.shape(b)} where {a.shape} is expected")
+        if np.asarray(b).dtype != a.dtype:
+            raise ValueError(f"an array of {np.asarray(b).dtype} where {a.dtype} is expected")
 
 
 # ---- metrics ------------------------------------------------------------------------------
@@ -309,11 +507,18 @@ __all__ = [
     "CURVE_FILE",
     "LOCK_FILE",
     "METRICS_FILE",
+    "RESUMABLE_CHANGES",
+    "RUN_FILES",
+    "RUN_FOLDERS",
+    "SAVING",
     "CheckpointError",
+    "check_new_folder",
     "check_writable",
+    "clear_run",
     "hold",
     "load_checkpoint",
     "load_config",
+    "new_run",
     "plot_curve",
     "read_metrics_csv",
     "restore",

@@ -38,6 +38,14 @@ ACTIVATIONS = ("tanh", "relu")
 RECURRENT = ("gru", "lstm", "mlp_gru", "mlp_lstm", "cnn_gru", "cnn_lstm")
 NETWORKS = ("auto", "mlp", "cnn", *RECURRENT)
 ACTION_DISTS = ("auto", "gaussian", "tanh_normal")
+BOOLEANS = ("anneal_lr", "normalize_obs", "normalize_advantages", "shared_torso", "vf_clip")
+"""The fields that are ``True`` or ``False`` and nothing else (``presets`` too, never unset)."""
+INT32_MAX = 2**31 - 1
+"""The largest count the compiled program holds: updates and environment steps are int32 (the
+steps counted are at most ``total_timesteps``, itself at most this)."""
+SEED_LIMIT = 2**32
+"""Seeds are ``0 <= seed < SEED_LIMIT``: a JAX key (32-bit by default) keeps a seed's low 32
+bits, so a larger seed would repeat a smaller one."""
 
 DEFAULTS: dict[str, Any] = dict(
     total_timesteps=500_000, **PPO_DEFAULTS, anneal_lr=True, gamma=0.99, gae_lambda=0.95,
@@ -269,6 +277,10 @@ class Config:
         from pgjax.envs import check_env  # gymnax is imported only when validating
 
         check_env(self.env)
+        for name in (*BOOLEANS, "presets"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ValueError(f"{self.named(name)}: must be True or False (a bool)")
         for name in (
             "total_timesteps",
             "num_envs",
@@ -279,9 +291,8 @@ class Config:
             "cg_iters",
             "line_search_steps",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"Config.{name}={value!r}: must be a positive integer")
+            if not _positive_int(getattr(self, name)):
+                raise ValueError(f"{self.named(name)}: must be an integer in [1, {INT32_MAX}]")
         for name, allowed in (
             ("hidden_sizes", "a non-empty tuple of positive integers, e.g. (64, 64)"),
             ("head_sizes", "a tuple of positive integers (empty: no layers of the heads' own)"),
@@ -290,7 +301,7 @@ class Config:
             if (
                 not isinstance(widths, tuple)
                 or (name == "hidden_sizes" and not widths)
-                or any(not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in widths)
+                or not all(map(_positive_int, widths))
             ):
                 raise ValueError(f"{self.named(name)}: must be {allowed}")
         if self.batch_size % self.num_minibatches:
@@ -381,6 +392,22 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) ->
         hint = _did_you_mean(str(value), allowed)
         listing = ", ".join(allowed)
         raise ValueError(f"Config.{name}={value!r} is unknown{hint}; allowed: {listing}")
+
+
+def _positive_int(value: Any) -> bool:
+    """An ``int`` (not a bool) in ``[1, INT32_MAX]``."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT32_MAX
+
+
+def check_seed(seed: Any, what: str = "seed") -> int:
+    """``seed`` if it is an ``int`` in ``[0, SEED_LIMIT)``, else ``ValueError`` naming ``what``
+    (the flag or file that gave it) and what is allowed."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(
+            f"{what}={seed!r}: must be an integer in [0, 2**32 - 1] (a JAX key keeps a seed's "
+            "low 32 bits: a larger seed would repeat a smaller one)"
+        )
+    return seed
 
 
 def _finite(value: Any) -> bool:

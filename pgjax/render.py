@@ -176,13 +176,38 @@ def save_html(env: str, episode: Episode, path: str | Path) -> Path:
     return path
 
 
+def suffixes(env: str) -> tuple[str, ...]:
+    """The file suffixes ``save`` writes for ``env``: ``.html`` for Brax (its viewer), else
+    ``.gif``."""
+    return (".html",) if base_name(env).startswith("brax/") else (".gif",)
+
+
+def check_path(env: str, path: str | Path) -> None:
+    """``ValueError`` unless ``path`` ends with a suffix that ``env`` renders to."""
+    allowed = suffixes(env)
+    if Path(path).suffix.lower() not in allowed:
+        raise ValueError(
+            f"--render {path}: {env} renders to {' or '.join(allowed)}; name a file that ends "
+            f"so (e.g. episode{allowed[0]})"
+        )
+
+
 def save(env: str, episode: Episode, path: str | Path) -> Path:
-    """Draw ``episode`` to ``path``: an HTML page for Brax (``.html``), else a GIF."""
+    """Draw ``episode`` to ``path``: an HTML page for Brax (``.html``), else a GIF
+    (``.gif``); ``ValueError`` for another suffix (``check_path``)."""
+    check_path(env, path)
     if base_name(env).startswith("brax/"):
-        if Path(path).suffix != ".html":
-            raise ValueError(f"{env} renders to an HTML page: name a .html file, not {path}")
         return save_html(env, episode, path)
     return save_gif(env, episode, path)
 
 
-__all__ = ["can_render", "frames", "renderable", "save", "save_gif", "save_html"]
+__all__ = [
+    "can_render",
+    "check_path",
+    "frames",
+    "renderable",
+    "save",
+    "save_gif",
+    "save_html",
+    "suffixes",
+]

@@ -15,19 +15,26 @@ A run folder holds ``config.json``, ``metrics.csv``, ``curve.png`` and
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import resource
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
 
 from pgjax import checkpoint
-from pgjax.config import Config
+from pgjax.config import Config, check_seed
+from pgjax.envs import Env, make_env
 from pgjax.loggers import CsvLogger, Logger
 from pgjax.progress import ChunkReport, merge, train_in_chunks
-from pgjax.train import TrainResult, TrainState
+from pgjax.train import TrainResult, TrainState, num_devices
 
 
 def run(
@@ -36,6 +43,7 @@ def run(
     *,
     run_dir: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     loggers: Sequence[Logger] = (),
     num_chunks: int = 20,
     should_stop: Callable[[], bool] | None = None,
@@ -45,29 +53,38 @@ def run(
     """Train ``config`` from ``jax.random.key(seed)`` in ``num_chunks`` compiled chunks,
     handing every logger the metrics (live ones every update, the others every chunk).
 
+    Everything is checked before anything is written: the config, the seed, the environment
+    (``preflight``) and the folder.
+
     With ``run_dir``: the folder is held for the run, checked writable first; ``config.json``
     is written, then after each chunk the checkpoint and ``metrics.csv`` (the checkpoint is
     never replaced by a non-finite one: a diverging run stops with
-    ``pgjax.progress.DivergedError``), and ``curve.png`` at the end. ``resume``: continue the
-    folder's run from its checkpoint (from update 0 if it saved none); a folder that holds a
-    run is otherwise refused (``CheckpointError``). ``state``, ``metrics``: continue from
-    these instead (what ``checkpoint.restore`` gives).
+    ``pgjax.progress.DivergedError``), and ``curve.png`` at the end. A new run's folder must be
+    new or empty (``CheckpointError`` otherwise, naming what it holds); ``overwrite`` writes
+    into it anyway, replacing a run it holds (pgjax's own files; the others stay). If the run
+    fails before its first checkpoint, the files it made (and the folder, if it made it) are
+    removed, so the corrected call can use the same folder. ``resume``: continue the folder's
+    run from its checkpoint (from update 0 if it saved none; the checkpoint must have been
+    made with ``config`` and ``seed``, ``total_timesteps`` aside). ``state``, ``metrics``:
+    continue from these instead (what ``checkpoint.restore`` gives).
 
     ``should_stop`` is asked after each chunk; the result's ``state.update`` says how far the
     run got.
     """
     loggers = list(loggers)
+    check_seed(seed)
     try:
         if run_dir is None:
+            preflight(config)
             return _chunks(config, seed, None, loggers, num_chunks, should_stop, state, metrics)
-        run_dir = checkpoint.check_writable(run_dir, "run_dir")
-        with checkpoint.hold(run_dir):
+        if resume:
+            folder = _held(checkpoint.check_writable(run_dir, "run_dir"))
+        else:
+            preflight(config)
+            folder = checkpoint.new_run(run_dir, overwrite, "run_dir")
+        with folder as run_dir:
             if resume and state is None and (run_dir / checkpoint.CHECKPOINT_FILE).exists():
                 state, metrics = checkpoint.restore(run_dir, config, seed)
-            elif not resume and (run_dir / checkpoint.CONFIG_FILE).exists():
-                raise checkpoint.CheckpointError(
-                    f"{run_dir} already holds a run; resume it, or choose another folder"
-                )
             checkpoint.save_config(run_dir, config, seed)
             loggers.append(CsvLogger(run_dir, metrics))
             result = _chunks(
@@ -78,6 +95,95 @@ def run(
     finally:
         for logger in loggers:
             logger.close()
+
+
+@contextlib.contextmanager
+def _held(run_dir: Path) -> Iterator[Path]:
+    with checkpoint.hold(run_dir):
+        yield run_dir
+
+
+def preflight(config: Config, copies: int = 1) -> None:
+    """Everything that can be checked before a run is compiled and before anything is
+    written, each failure a ``ValueError`` naming what is wrong and what is allowed: the config
+    (``Config.validate``) and the devices it asks for; the environment made with its options
+    (a registered one's first reset and step checked against its declared spaces); the
+    memory that ``copies`` runs trained together (vmapped seeds and settings) need at least
+    (``estimate_memory``), against what this machine has free (``available_memory``)."""
+    num_devices(config)
+    env = make_env(config.env)
+    needed, available = copies * estimate_memory(config, env), available_memory()
+    if available is not None and needed > available:
+        times = f" x {copies} runs trained together" if copies > 1 else ""
+        raise ValueError(
+            f"Config.num_envs={config.num_envs} x num_steps={config.num_steps}{times}: needs at "
+            f"least {needed / 2**30:,.1f} GiB (environment states, observations and the "
+            f"rollout kept for learning), more than the {available / 2**30:,.1f} GiB free here "
+            f"({jax.default_backend()}); lower num_envs or num_steps"
+        )
+
+
+def _bytes(tree: Any) -> int:
+    def size(x) -> int:
+        itemsize = 8 if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x.dtype.itemsize
+        return math.prod(x.shape) * itemsize
+
+    return sum(size(x) for x in jax.tree.leaves(tree))
+
+
+def estimate_memory(config: Config, env: Env) -> int:
+    """A lower bound, in bytes, on the memory a run of ``config`` holds during an update: the
+    ``num_envs`` environments' states and observations, and the rollout's ``[T, N]`` arrays
+    that learning reads (``pgjax.rollout.Trajectory``: two observations, the action, the
+    distribution's parameters and four scalars per step); learning's own arrays come on top.
+    Found from shapes alone (``jax.eval_shape``): nothing is allocated."""
+    n, spec = config.num_envs, env.spec
+    state, obs = jax.eval_shape(lambda k: env.reset(jax.random.split(k, n)), jax.random.key(0))
+    # an action and its distribution's parameters: an index and K logits, or A numbers, A means
+    # and A log-stds
+    action = 4 * (1 + spec.num_actions) if spec.discrete else 4 * 3 * spec.num_actions
+    # the observation acted on and the next one, log π, the reward, terminated and truncated
+    per_step = 2 * _bytes(obs) // n + action + 4 + 4 + 1 + 1
+    return _bytes(state) + _bytes(obs) + config.batch_size * per_step
+
+
+def available_memory() -> int | None:
+    """Bytes free for a run here: the accelerators' free memory where JAX reports it, else the
+    host's (``MemAvailable``, within a cgroup's limit and the address-space limit, where set);
+    ``None`` if nothing says."""
+    devices = jax.devices()
+    stats = [d.memory_stats() or {} for d in devices] if devices[0].platform != "cpu" else []
+    if stats and all("bytes_limit" in m for m in stats):
+        return sum(m["bytes_limit"] - m.get("bytes_in_use", 0) for m in stats)
+    free = []
+    meminfo = _read_numbers("/proc/meminfo", "MemAvailable:")
+    if meminfo is not None:
+        free.append(meminfo * 1024)
+    limit = _read_text("/sys/fs/cgroup/memory.max")
+    used = _read_text("/sys/fs/cgroup/memory.current")
+    if limit and limit.isdigit() and used and used.isdigit():
+        free.append(int(limit) - int(used))
+    address_space = resource.getrlimit(resource.RLIMIT_AS)[0]
+    size = _read_numbers("/proc/self/status", "VmSize:")
+    if address_space != resource.RLIM_INFINITY and size is not None:
+        free.append(address_space - size * 1024)
+    return min(free) if free else None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _read_numbers(path: str, label: str) -> int | None:
+    """The number after ``label`` in a ``/proc`` file (``MemAvailable:  123 kB`` → 123)."""
+    for line in (_read_text(path) or "").splitlines():
+        if line.startswith(label):
+            return int(line.split()[1])
+    return None
 
 
 def _chunks(config, seed, run_dir, loggers, num_chunks, should_stop, state, metrics):
@@ -91,14 +197,15 @@ def _chunks(config, seed, run_dir, loggers, num_chunks, should_stop, state, metr
 
     def on_chunk(report: ChunkReport, state: TrainState, rows: dict[str, np.ndarray]) -> None:
         parts[:] = [merge([*parts, rows])]
-        if run_dir is not None:
-            checkpoint.save_checkpoint(run_dir, state, parts[0])
         n = len(next(iter(rows.values())))
         done = report.updates_done
         rows = {"update": np.arange(done - n + 1, done + 1), **rows}
-        for logger in loggers:
-            if not logger.live:
-                logger.log(report.timesteps, rows)
+        with checkpoint.SAVING:  # the checkpoint and metrics.csv together, or neither
+            if run_dir is not None:
+                checkpoint.save_checkpoint(run_dir, state, parts[0], config, seed)
+            for logger in loggers:
+                if not logger.live:
+                    logger.log(report.timesteps, rows)
 
     return train_in_chunks(
         config,
@@ -113,31 +220,72 @@ def _chunks(config, seed, run_dir, loggers, num_chunks, should_stop, state, metr
 
 
 class StopOnSigint:
-    """A ``should_stop`` for Ctrl-C: the first finishes the chunk in flight (the run then
-    saves and stops); the second raises ``KeyboardInterrupt`` at once.
+    """A ``should_stop`` for Ctrl-C, heard at once even while a compiled chunk runs: the first
+    Ctrl-C says so within a moment and lets the chunk in flight finish (the run then saves and
+    stops); the second quits.
+
+    Python runs a signal handler only when its main thread runs Python again, which a compiled
+    chunk holds for as long as it runs (minutes on Brax or Craftax). So the signal is heard by
+    a thread of its own, woken through ``signal.set_wakeup_fd`` as the signal arrives. What the
+    second Ctrl-C does: ``quit_now()`` at once, from that thread, where given (``pgjax train``
+    waits for any file being written, ``pgjax.checkpoint.SAVING``, and ends the process keeping
+    the last checkpoint); else ``KeyboardInterrupt`` in the main thread when it next runs
+    Python (after the chunk: a notebook's kernel is never ended from here).
 
         with StopOnSigint() as stop:
             run(config, run_dir="runs/a", should_stop=stop)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, quit_now: Callable[[], None] | None = None, file: Any = None) -> None:
         self.requested = False
+        self.quit_now = quit_now
+        self.file = file
+        self.heard = 0  # Ctrl-C's heard by the watcher thread
+        self.handled = 0  # calls of the main thread's handler (signals that came together: one)
 
     def __call__(self) -> bool:
         return self.requested
 
     def __enter__(self) -> StopOnSigint:
         self.previous = signal.signal(signal.SIGINT, self._handle)
+        self._read, write = os.pipe()
+        os.set_blocking(write, False)
+        self._write = write
+        self._previous_fd = signal.set_wakeup_fd(write)
+        self._thread = threading.Thread(target=self._watch, name="pgjax-sigint", daemon=True)
+        self._thread.start()
         return self
 
+    def _watch(self) -> None:
+        while data := os.read(self._read, 64):  # one byte per signal; b"" once closed
+            for signum in data:
+                if signum == signal.SIGINT:
+                    self._heard()
+
+    def _heard(self) -> None:
+        self.heard += 1
+        if self.heard == 1:
+            self.requested = True
+            print(
+                "\npgjax: stopping after this chunk (Ctrl-C again to quit now)",
+                file=self.file or sys.stderr,
+                flush=True,
+            )
+        elif self.quit_now is not None:
+            self.quit_now()
+
     def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
         self.requested = True
-        print("\npgjax: stopping after this chunk (Ctrl-C again to quit now)", file=sys.stderr)
+        self.handled += 1
+        if self.quit_now is None and max(self.heard, self.handled) >= 2:
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
         signal.signal(signal.SIGINT, self.previous)
+        os.close(self._write)  # the watcher reads the end of the pipe and returns
+        self._thread.join()
+        os.close(self._read)
 
 
 __all__ = ["StopOnSigint", "run"]

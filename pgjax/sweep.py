@@ -44,7 +44,8 @@ class SweepResult(NamedTuple):
 
 
 def grid_points(grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
-    """The cartesian product of ``grid``; ``ValueError`` for a field that cannot be swept."""
+    """The cartesian product of ``grid``, each value once (a value listed twice is trained
+    once, with a warning); ``ValueError`` for a field that cannot be swept."""
     for name, values in grid.items():
         if name not in HParams._fields:
             raise ValueError(
@@ -53,8 +54,16 @@ def grid_points(grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
             )
         if len(values) == 0:
             raise ValueError(f"sweep: no values given for {name}")
-    names = list(grid)
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    unique = {name: list(dict.fromkeys(map(float, values))) for name, values in grid.items()}
+    for name, values in grid.items():
+        if len(unique[name]) < len(values):
+            warnings.warn(
+                f"sweep: {name} lists a value more than once ({list(values)}); each value is "
+                "trained once",
+                stacklevel=3,
+            )
+    names = list(unique)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*unique.values())]
 
 
 def iter_sweep(

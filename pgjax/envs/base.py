@@ -100,9 +100,20 @@ def space_spec(name: str, obs_space: Any, action_space: Any, limit: int | None) 
     attributes: ``n`` for a discrete space, ``low``/``high``/``shape`` for a box)."""
     obs_shape = tuple(obs_space.shape)
     if hasattr(action_space, "n"):
+        if int(action_space.n) < 1:
+            raise ValueError(
+                f"Config.env={name!r}: its action space is Discrete({int(action_space.n)}); it "
+                "needs at least one action"
+            )
         return EnvSpec(obs_shape, True, int(action_space.n), time_limit=limit)
     if hasattr(action_space, "low") and hasattr(action_space, "shape"):
         shape = tuple(action_space.shape) or (1,)
+        if len(shape) != 1 or shape[0] < 1:
+            raise ValueError(
+                f"Config.env={name!r}: its action space is a Box of shape "
+                f"{tuple(action_space.shape)}; allowed: a vector of at least one dimension, "
+                "or a scalar"
+            )
         low = jnp.broadcast_to(jnp.asarray(action_space.low, jnp.float32), shape)
         high = jnp.broadcast_to(jnp.asarray(action_space.high, jnp.float32), shape)
         return EnvSpec(obs_shape, False, shape[0], low, high, tuple(action_space.shape), limit)
@@ -119,3 +130,42 @@ def env_action(spec: EnvSpec, action: Array) -> Array:
         return action
     clipped = jnp.clip(action, spec.low, spec.high)
     return clipped.reshape(action.shape[:-1] + spec.action_shape)
+
+
+def check_contract(env: Env, name: str) -> None:
+    """``ValueError`` naming the environment and what differs, unless its first reset and step
+    give what its ``spec`` declares: observations ``[N, *obs_shape]`` of numbers (also the
+    final ones), rewards, terminations and truncations ``[N]``. Traced on two environments
+    with ``jax.eval_shape``: nothing is computed. A registered environment is checked when it
+    is made, so that a mismatch is named before a run compiles (not found as a shape error
+    deep inside the network)."""
+    spec, n = env.spec, 2
+    key = jax.random.key(0)
+    discrete = spec.discrete
+    action = jax.ShapeDtypeStruct((n, *spec.action_shape), jnp.int32 if discrete else jnp.float32)
+    try:
+        state, obs = jax.eval_shape(lambda k: env.reset(jax.random.split(k, n)), key)
+        _, ts = jax.eval_shape(
+            lambda k, s, a: env.step(jax.random.split(k, (n, 2)), s, a), key, state, action
+        )
+    except Exception as error:  # the user's code: any exception, named
+        raise ValueError(
+            f"Config.env={name!r}: its reset or step fails ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''})"
+        ) from error
+    wanted = (n, *spec.obs_shape)
+    for what, x in (("reset's observations", obs), ("step's observations", ts.obs),
+                    ("step's final observations", ts.final_obs)):  # fmt: skip
+        if tuple(x.shape) != wanted or not jnp.issubdtype(x.dtype, jnp.number):
+            raise ValueError(
+                f"Config.env={name!r}: its {what} are {x.dtype} of shape {tuple(x.shape)[1:]} "
+                f"per environment, where its observation space declares numbers of shape "
+                f"{spec.obs_shape}"
+            )
+    for what in ("reward", "terminated", "truncated"):
+        x = getattr(ts, what)
+        if tuple(x.shape) != (n,):
+            raise ValueError(
+                f"Config.env={name!r}: its step's {what} has shape {tuple(x.shape)[1:]} per "
+                "environment, where one scalar is expected"
+            )

@@ -6,6 +6,7 @@ resets automatically; the observation that ended an episode is ``info["final_obs
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import gymnax
@@ -60,7 +61,10 @@ def make_gymnax(name: str, **options: Any) -> GymnaxEnv:
 
 
 def replace_params(name: str, params: Any, options: dict[str, Any]) -> Any:
-    """``params`` with the fields ``options`` names replaced (``ValueError`` for another)."""
+    """``params`` with the fields ``options`` names replaced, each checked against its default's
+    kind (an integer field takes an integer, a real one a finite number, a boolean true or
+    false; ``max_steps_in_episode`` at least 1): ``ValueError`` naming the option otherwise,
+    and for a name that is not a field."""
     if not options:
         return params
     fields = list(getattr(params, "__dataclass_fields__", {}))
@@ -70,7 +74,32 @@ def replace_params(name: str, params: Any, options: dict[str, Any]) -> Any:
             f"Config.env={name!r}: {', '.join(unknown)} is not a field of its params; "
             f"fields: {', '.join(fields) or 'none'}"
         )
-    return params.replace(**options)
+    checked = {
+        key: _option(name, key, value, getattr(params, key)) for key, value in options.items()
+    }
+    return params.replace(**checked)
+
+
+def _option(name: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` for the params field ``key`` whose default is ``default``, or ``ValueError``."""
+    kind = jnp.asarray(default).dtype
+    if kind == jnp.bool_:
+        ok, allowed = isinstance(value, bool), "true or false"
+    elif jnp.issubdtype(kind, jnp.integer):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok, allowed = ok and (key != "max_steps_in_episode" or value >= 1), "an integer"
+        if key == "max_steps_in_episode":
+            allowed = "an integer >= 1"
+    else:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok, allowed = number and math.isfinite(value), "a finite number"
+        value = float(value) if ok else value
+    if not ok:
+        raise ValueError(
+            f"Config.env={name!r}: option {key}={value!r} must be {allowed} (its default is "
+            f"{default!r})"
+        )
+    return value
 
 
 def from_gymnax(env: Any, params: Any = None, name: str = "") -> GymnaxEnv:

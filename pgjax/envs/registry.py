@@ -18,7 +18,7 @@ import importlib.util
 from collections.abc import Callable
 from typing import Any
 
-from pgjax.envs.base import Env
+from pgjax.envs.base import Env, check_contract
 from pgjax.envs.gymnax import from_gymnax, gymnax_names, make_gymnax, replace_params
 
 _FACTORIES: dict[str, Callable[[], Any]] = {}
@@ -115,7 +115,9 @@ def make_env(name: str) -> Env:
     """The environment ``name`` (see the module's docstring)."""
     kind, base, options = _resolve(name)
     if kind == "registered":
-        return _adapt(_FACTORIES[base](), base, name, options)
+        env = _adapt(_FACTORIES[base](), base, name, options)
+        check_contract(env, name)
+        return env
     if kind == "gymnax":
         return make_gymnax(base, **options)
     if kind == "brax":
