@@ -177,24 +177,44 @@ def diverged_updates(metrics: dict[str, np.ndarray]) -> np.ndarray:
 def _check_finite(config: Config, chunk: dict[str, np.ndarray], finite: bool, done: int):
     # called before the chunk is handed on (to a checkpoint): a non-finite state is never saved
     bad = np.flatnonzero(diverged_updates(chunk))
-    if finite and not len(bad):
+    env = np.flatnonzero(np.asarray(chunk.get("env_nonfinite", 0)) > 0)
+    if finite and not len(bad) and not len(env):
         return
     length = len(chunk["timesteps"])
-    update = done + 1 + (int(bad[0]) if len(bad) else length - 1)
+    first = min([*bad[:1], *env[:1], length - 1])
+    update = done + 1 + int(first)
+    start = f"training diverged at update {update} of {config.num_updates}"
+    good = f"the last good state is that of update {done}"
+    if len(env) and env[0] == first:
+        steps = int(chunk["env_nonfinite"][first])
+        raise DivergedError(
+            f"{start}: the environment ({config.env}) returned an inf or NaN reward or "
+            f"observation at {steps} of the update's {config.batch_size} steps; {good}. The "
+            "environment's step is at fault, not the learning rate: check its rewards and "
+            "observations",
+            update,
+        )
     what = "the loss" if len(bad) else "the parameters"
     raise DivergedError(
-        f"training diverged at update {update} of {config.num_updates}: {what} became "
-        f"non-finite (inf or NaN); the last good state is that of update {done}. Likely "
-        f"cause: steps too large for this problem (lr={config.lr:g}, "
-        f"reward_scale={config.reward_scale:g}, max_grad_norm={config.max_grad_norm:g}); "
-        "lower lr or reward_scale",
+        f"{start}: {what} became non-finite (inf or NaN) while the environment's rewards and "
+        f"observations stayed finite; {good}. Likely cause: steps too large for this problem "
+        f"(lr={config.lr:g}, reward_scale={config.reward_scale:g}, "
+        f"max_grad_norm={config.max_grad_norm:g}); lower lr or reward_scale",
         update,
     )
 
 
 def merge(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Metrics ``[n_i]`` of consecutive stretches of a run, as one ``[Σ n_i]``."""
-    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+    """Metrics ``[n_i]`` of consecutive stretches of a run, as one ``[Σ n_i]``. A metric that a
+    stretch lacks (one saved by an earlier pgjax, before the metric existed) is NaN there."""
+    names = list(dict.fromkeys(k for p in parts for k in p))
+    length = lambda p: len(next(iter(p.values()))) if p else 0  # noqa: E731
+    return {
+        k: np.concatenate(
+            [np.asarray(p[k]) if k in p else np.full(length(p), np.nan) for p in parts]
+        )
+        for k in names
+    }
 
 
 def final_return(metrics: dict[str, np.ndarray], last: int = 10) -> float:

@@ -149,6 +149,17 @@ def rollout(
     return carry, traj, ends
 
 
+def nonfinite_steps(traj: Trajectory) -> Array:
+    """Boolean ``[T, N]``: the steps whose reward or observations (the one acted on, or the
+    next) hold inf or NaN. Such values come from the environment, not from learning; a
+    healthy run has none (its metric ``env_nonfinite`` counts them per update)."""
+    bad = ~jnp.isfinite(traj.reward)
+    for obs in jax.tree.leaves((traj.obs, traj.next_obs)):
+        if jnp.issubdtype(obs.dtype, jnp.inexact):
+            bad |= ~jnp.all(jnp.isfinite(obs.reshape((*obs.shape[:2], -1))), axis=-1)
+    return bad
+
+
 def collect(
     static, params, obs_norm: ObsNorm, carry: EnvCarry, key: Array
 ) -> tuple[EnvCarry, Trajectory, EpisodeEnds]:

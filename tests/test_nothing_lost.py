@@ -21,6 +21,7 @@ from flax import serialization
 
 from pgjax import Config, checkpoint, cli, envs, make_pipeline
 from pgjax.config import check_seed
+from pgjax.progress import DivergedError, train_in_chunks
 from pgjax.runner import estimate_memory, run
 from pgjax.sweep import grid_points
 from tests.test_cli import TINY, pgjax, pgjax_started, user_error
@@ -405,6 +406,61 @@ def test_a_second_ctrl_c_in_python_raises_after_the_chunk(monkeypatch):
 
 
 # ---- 5. words that say what happened ----------------------------------------------------------
+
+
+def _nan_environments():
+    """CartPole whose reward, or whose observation, is NaN from its sixth step on."""
+    import jax.numpy as jnp
+    from gymnax.environments.classic_control.cartpole import CartPole
+
+    class NanReward(CartPole):
+        def step_env(self, key, state, action, params):
+            obs, state, reward, done, info = super().step_env(key, state, action, params)
+            return obs, state, jnp.where(state.time > 5, jnp.nan, reward), done, info
+
+    class NanObservation(CartPole):
+        def step_env(self, key, state, action, params):
+            obs, state, reward, done, info = super().step_env(key, state, action, params)
+            return jnp.where(state.time > 5, jnp.nan, obs), state, reward, done, info
+
+    envs.register("test-nan-reward", NanReward)
+    envs.register("test-nan-observation", NanObservation)
+
+
+@pytest.mark.parametrize("env", ["test-nan-reward", "test-nan-observation"])
+def test_an_environments_nan_is_told_from_an_updates(env):
+    _nan_environments()
+    config = Config(env=env, total_timesteps=640, **SMALL)
+    with pytest.raises(
+        DivergedError,
+        match=rf"the environment \({env}\) returned an inf or NaN "
+        r"reward or observation at \d+ of the update's 64 steps.*not the learning",
+    ):
+        train_in_chunks(config, jax.random.key(0), num_chunks=2)  # fmt: skip
+    finite = r"while the environment's rewards and observations stayed finite.*lower lr"
+    with pytest.raises(DivergedError, match=finite) as error:
+        train_in_chunks(Config(lr=1e30, total_timesteps=640, **SMALL), jax.random.key(0))
+    assert error.value.update == 1
+
+
+def test_metrics_saved_before_a_metric_existed_merge_with_nan(saved, tmp_path):
+    """A checkpoint of an earlier pgjax lacks ``env_nonfinite``: resuming it keeps its rows,
+    the new metric NaN there."""
+    from pgjax.progress import merge
+
+    old = {"loss": np.ones(2, np.float32)}
+    new = {"loss": np.zeros(1, np.float32), "env_nonfinite": np.zeros(1, np.int32)}
+    merged = merge([old, new])
+    np.testing.assert_array_equal(merged["loss"], [1, 1, 0])
+    np.testing.assert_array_equal(merged["env_nonfinite"], [np.nan, np.nan, 0])
+    run_dir = _copy(saved, "ppo_clip", tmp_path)
+    _tamper(run_dir, lambda b: b["metrics"].pop("env_nonfinite"))
+    config, seed = checkpoint.load_config(run_dir)
+    result = run(config.replace(total_timesteps=1280), seed, run_dir=run_dir, resume=True)
+    assert np.isnan(result.metrics["env_nonfinite"][:10]).all()
+    assert (result.metrics["env_nonfinite"][10:] == 0).all()
+    rows = checkpoint.read_metrics_csv(run_dir / checkpoint.METRICS_FILE)
+    assert len(rows["env_nonfinite"]) == 20
 
 
 def test_render_refuses_a_suffix_the_renderer_does_not_write(saved, tmp_path, capsys):

@@ -62,8 +62,10 @@ def test_metrics_have_one_value_per_update():
         "explained_variance",
         "kl",
         "grad_norm",
+        "env_nonfinite",
     ]:
         assert result.metrics[name].shape == (config.num_updates,), name
+    assert (result.metrics["env_nonfinite"] == 0).all()
     np.testing.assert_array_equal(result.metrics["timesteps"], [128, 256, 384])
 
 
