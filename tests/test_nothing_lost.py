@@ -362,7 +362,7 @@ def test_ctrl_c_is_heard_at_once_and_a_second_quits_keeping_the_checkpoint(tmp_p
                   cwd=tmp_path)  # fmt: skip
     assert first.returncode == 0, first.stderr
     saved = (tmp_path / "run" / checkpoint.CHECKPOINT_FILE).read_bytes()
-    process = pgjax_started("train", "--resume", "run", "--total-timesteps", 6_400_000,
+    process = pgjax_started("train", "--resume", "run", "--total-timesteps", 3_200_000,
                             "--chunks", 1, cwd=tmp_path)  # fmt: skip
     heard: list[tuple[float, str]] = []
     reader = threading.Thread(
