@@ -54,9 +54,9 @@ from common import (
 )
 
 from pgjax import Config
-from pgjax.config import ALGORITHMS
+from pgjax.algorithms import names as algorithm_names
+from pgjax.config import config_for as presets_config_for
 from pgjax.envs import make_env
-from pgjax.presets import config_for as presets_config_for
 from pgjax.progress import final_return
 
 matplotlib.use("Agg")
@@ -121,7 +121,7 @@ def run(
 
 
 def load_runs(paths: list[str]) -> list[dict]:
-    """The saved runs, in the order of ``ENVS`` and ``ALGORITHMS``."""
+    """The saved runs, in the order of ``ENVS`` and ``pgjax.algorithms.names()``."""
     runs = []
     for path in paths:
         with np.load(path) as f:
@@ -132,7 +132,7 @@ def load_runs(paths: list[str]) -> list[dict]:
             r["revision"] = committed_in(path)
         runs.append(r)
     order = {e: i for i, e in enumerate(ENVS)}
-    algos = {a: i for i, a in enumerate(ALGORITHMS)}
+    algos = {a: i for i, a in enumerate(algorithm_names())}
     return sorted(runs, key=lambda r: (order.get(r["env"], 99), algos.get(r["algo"], 99)))
 
 
@@ -170,7 +170,9 @@ def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
         for r in (r for r in runs if r["env"] == env):
             n = len(r["steps"])
             seconds = r["compile_s"] + r["run_s"] * np.arange(1, n + 1) / n
-            color = f"C{ALGORITHMS.index(r['algo'])}"  # one colour per algorithm, every panel
+            color = (
+                f"C{algorithm_names().index(r['algo'])}"  # one colour per algorithm, every panel
+            )
             band(ax, seconds if wall_clock else r["steps"], r["returns"], r["algo"], color)
         if env in ANCHORS:
             ax.axhline(ANCHORS[env], color="k", ls=":", lw=1, label="gymnax PPO checkpoint")
@@ -240,7 +242,7 @@ def main() -> None:
         help=f"(repeatable) default: {', '.join(ENVS)}; any other name Config.env takes, "
         "e.g. brax/ant:backend=spring or craftax/Craftax-Classic-Symbolic-v1",
     )
-    parser.add_argument("--algo", action="append", choices=ALGORITHMS, help="(repeatable)")
+    parser.add_argument("--algo", action="append", choices=algorithm_names(), help="(repeatable)")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument(
         "--total-timesteps", type=int, help="the budget, instead of the preset's (per seed)"
@@ -252,7 +254,7 @@ def main() -> None:
         "--reference", action="store_true", help="PPO-Clip in PureJaxRL's structure, per env"
     )
     args = parser.parse_args()
-    envs, algos, seeds = args.env or ENVS, args.algo or list(ALGORITHMS), args.seeds
+    envs, algos, seeds = args.env or ENVS, args.algo or algorithm_names(), args.seeds
     if args.quick:
         envs, algos, seeds = ["CartPole-v1"], ["ppo_clip"], 2
     backend = jax.default_backend()

@@ -28,8 +28,8 @@ import matplotlib
 import numpy as np
 from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_train, write_table
 
+from pgjax.config import preset
 from pgjax.evaluate import evaluate
-from pgjax.presets import preset
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

@@ -28,9 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from common import final_returns, machine, out_dir, write_table
 
-from pgjax.config import HParams
+from pgjax.config import HParams, preset
 from pgjax.envs import make_env
-from pgjax.presets import preset
 from pgjax.sweep import confidence_interval, sweep
 
 ENVS = ["Pendulum-v1", "MountainCarContinuous-v0"]

@@ -50,9 +50,9 @@ import reference_ppo
 from common import compile_timed, machine, out_dir, write_table
 
 from pgjax import Config, make_train
-from pgjax.config import ALGORITHMS
+from pgjax.algorithms import names as algorithm_names
+from pgjax.config import config_for, preset
 from pgjax.envs import make_env
-from pgjax.presets import config_for, preset
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -330,7 +330,7 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="GRU, LSTM and feed-forward")
     parser.add_argument("--rnn-size", type=int, default=128, help="memory: the cell's units")
     parser.add_argument("--env", action="append", help="environment (repeatable)")
-    parser.add_argument("--algo", action="append", choices=ALGORITHMS, help="(repeatable)")
+    parser.add_argument("--algo", action="append", choices=algorithm_names(), help="(repeatable)")
     parser.add_argument("--num-envs", type=int, nargs="+", help="single: one; scaling: a list")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024])
     parser.add_argument("--num-steps", type=int, default=128, help="single mode")
@@ -356,7 +356,7 @@ def main() -> None:
         args.single_num_envs = (args.num_envs or [4])[0]
         return single(args)
     args.env = args.env or ["CartPole-v1", "Breakout-MinAtar"]
-    args.algo = args.algo or list(ALGORITHMS)
+    args.algo = args.algo or algorithm_names()
     args.num_envs = args.num_envs or [1, 4, 16, 64, 256, 1024, 4096]
     if args.quick:
         args.env, args.algo = args.env[:1], ["ppo_clip"]

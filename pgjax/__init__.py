@@ -1,6 +1,6 @@
 """pgjax: policy-gradient reinforcement learning in JAX."""
 
-from pgjax import distributions, envs, kl_control, losses, returns
+from pgjax import algorithms, distributions, envs, kl_control, losses, nets, returns
 from pgjax.config import Config
 from pgjax.hparams import HParams
 from pgjax.train import (
@@ -18,12 +18,14 @@ __all__ = [
     "Pipeline",
     "TrainResult",
     "TrainState",
+    "algorithms",
     "distributions",
     "envs",
     "kl_control",
     "losses",
     "make_pipeline",
     "make_train",
+    "nets",
     "returns",
     "train_seeds",
 ]

@@ -1,20 +1,39 @@
 """The registry: each algorithm of the seed named as data — its policy surrogate, where its
-weights come from (its estimator), how it learns from a batch (its learner), its default sizes
-and the state it carries between updates. The stages are shared (``rollout.collect``,
-``estimators.estimate``, ``learners.learn``); a new variant is a new entry here, never a copied
-pipeline, and a new surrogate touches ``losses.py`` and this file only.
+weights come from (its ``Estimator``), how it learns from a batch (its ``Learner``), its default
+sizes, the state it carries between updates and its own checks. The stages are shared
+(``rollout.collect``, ``estimators.estimate``, ``learners.learn``) and call the parts they are
+given; a new variant is a new entry, never a copied pipeline, and may come from a user's own
+file: ``register(Algorithm(...))`` before the ``Config`` that names it is made (on the command
+line, ``pgjax train --import my_algos --algo my_pg``).
 
-| algo          | weights (estimator)   | batch use              | learner       | seed            |
-| ------------- | --------------------- | ---------------------- | ------------- | --------------- |
-| reinforce     | R(τ) or reward-to-go  | once, full batch       | policy step¹  | REINFORCE, tips |
-| a2c           | GAE(λ) advantage      | once, full batch       | joint         | actor-critic    |
-| is_pg         | GAE, ratio p_θ/p_θ'   | epochs × minibatches   | joint         | importance samp.|
-| ppo_penalty   | GAE, ratio, − β KL    | epochs × minibatches   | joint         | PPO1, adaptive β|
-| ppo_clip      | GAE, clipped ratio    | epochs × minibatches   | joint         | PPO2            |
-| trpo          | GAE, ratio, KL ≤ δ    | once (policy)          | natural grad. | TRPO            |
+| algo        | weights (estimator)   | batch use            | learner       | seed              |
+| ----------- | --------------------- | -------------------- | ------------- | ----------------- |
+| reinforce   | R(τ) or reward-to-go  | once, full batch     | policy step¹  | REINFORCE, tips   |
+| a2c         | GAE(λ) advantage      | once, full batch     | joint         | actor-critic      |
+| is_pg       | GAE, ratio p_θ/p_θ'   | epochs × minibatches | joint         | importance samp.  |
+| ppo_penalty | GAE, ratio, − β KL    | epochs × minibatches | joint         | PPO1, adaptive β  |
+| ppo_clip    | GAE, clipped ratio    | epochs × minibatches | joint         | PPO2              |
+| trpo        | GAE, ratio, KL ≤ δ    | once (policy)        | natural grad. | TRPO              |
+| vtrace      | V-trace: ratios π/μ   | epochs × windows²    | joint         | importance samp.  |
+|             | cut at ρ̄ and c̄        |                      |               | over many steps   |
 
 ¹ one full-batch gradient step on the policy alone, with its own Adam state; the critic (the
 baseline b(s)) is regressed on the returns apart, by epochs × minibatches of its own.
+² V-trace (Espeholt et al. 2018) carries the seed's importance sampling to multi-step
+off-policy learning: its targets and advantages are recomputed from the current parameters at
+every minibatch of every epoch, on time-ordered windows, so that reusing a batch is corrected
+step by step by truncated ratios π/μ.
+
+A new surrogate, from any file (an existing entry as the template)::
+
+    from pgjax import algorithms, losses
+
+    def spo(terms, hp):  # Simple Policy Optimization's surrogate, per element [B]
+        ratio = losses.importance_ratio(terms.log_prob, terms.old_log_prob)
+        a = terms.advantages
+        return -(ratio * a - abs(a) * (ratio - 1) ** 2 / (2 * hp.clip_eps))
+
+    algorithms.register(algorithms.REGISTRY["ppo_clip"]._replace(name="spo", policy_loss=spo))
 """
 
 from __future__ import annotations
@@ -27,37 +46,13 @@ import jax
 import jax.numpy as jnp
 
 from pgjax import kl_control, losses
+from pgjax.estimators import GAE, MONTE_CARLO, VTRACE, Estimator, MeanBaseline
+from pgjax.fields import did_you_mean
 from pgjax.hparams import HParams
+from pgjax.learners import JOINT, NATURAL_GRADIENT, POLICY_GRADIENT, Learner
+from pgjax.losses import PolicyTerms
 
 Array = jax.Array
-
-
-class PolicyTerms(NamedTuple):
-    """Per-element inputs to a policy surrogate, all of one minibatch shape ``[B]``.
-
-    ``log_prob``: log π_θ(a|s) under the parameters being learned. ``old_log_prob``: under the
-    policy that collected the data. ``advantages``: the weights (advantages, returns).
-    ``kl``: exact KL(π_old(·|s)‖π_θ(·|s)) per state. ``beta``: PPO-Penalty's β (scalar).
-    """
-
-    log_prob: Array
-    old_log_prob: Array
-    advantages: Array
-    kl: Array
-    beta: Array
-
-
-class MeanBaseline(NamedTuple):
-    """REINFORCE's running mean of the returns, the seed's tip 1 baseline b ≈ E[R] (scalar)."""
-
-    mean_return: Array
-
-
-def update_mean_baseline(state: MeanBaseline, batch_mean: Array, valid: Array, first: Array):
-    """b ← batch mean at the first update, else b ← 0.9 b + 0.1 · batch mean; unchanged when
-    the batch had no valid weight (``valid == 0``). All scalars; returns a new state."""
-    mean = jnp.where(first, batch_mean, 0.9 * state.mean_return + 0.1 * batch_mean)
-    return MeanBaseline(jnp.where(valid > 0, mean, state.mean_return))
 
 
 class AlgoState(NamedTuple):
@@ -91,32 +86,35 @@ ADAPTIVE_BETA = AlgoState(
 """PPO-Penalty's β, adapted after each update by the seed's rule (``kl_control``)."""
 
 
+def _no_checks(config: Any) -> None:
+    return None
+
+
 class Algorithm(NamedTuple):
     """An entry of the registry.
 
-    ``policy_loss(terms, hparams) → [B]``: the per-element surrogate to minimise.
-    ``estimator``: ``"gae"`` (GAE(γ, λ) with a critic) or ``"monte_carlo"`` (REINFORCE's
-    R(τ) or reward-to-go, chosen by ``Config.return_type``, minus ``Config.baseline``); see
-    ``pgjax.estimators``.
-    ``learner``: ``"joint"`` (optax on the joint policy + critic loss); ``"policy_gradient"``
-    (one full-batch optax step on the policy's loss alone, with its own optimiser state, the
-    critic fit apart by ``num_epochs`` × ``num_minibatches`` steps); or
-    ``"natural_gradient"`` (TRPO's step within KL ≤ δ; the critic fit apart likewise); see
-    ``pgjax.learners``.
-    ``reuse``: several epochs of minibatches per batch; else one full-batch step.
-    ``uses_kl``: the surrogate reads ``PolicyTerms.kl`` (else it is left at 0, not computed).
-    ``defaults``: the ``Config`` fields this algorithm sets when the user leaves them unset.
-    ``state``: what it carries between updates (``AlgoState``).
+    ``name``: what ``Config.algo`` says. ``policy_loss(terms, hparams) → [B]``: the
+    per-element surrogate to minimise (``terms``: ``pgjax.losses.PolicyTerms``, carrying at
+    least ``log_prob``, ``old_log_prob`` and ``advantages``). ``estimator``: where the weights
+    and the critic's targets come from (``pgjax.estimators``: ``GAE``, ``MONTE_CARLO``,
+    ``VTRACE``). ``learner``: how the parameters move on a batch (``pgjax.learners``:
+    ``JOINT``, ``POLICY_GRADIENT``, ``NATURAL_GRADIENT``). ``reuse``: several epochs of
+    minibatches per batch; else one full-batch step. ``uses_kl``: the surrogate reads
+    ``PolicyTerms.kl`` (else it is left at 0, not computed). ``defaults``: the ``Config``
+    fields this algorithm sets when the user leaves them unset. ``state``: what it carries
+    between updates (``AlgoState``). ``check(config)``: ``ValueError`` for settings it cannot
+    use (its estimator's and learner's checks run as well).
     """
 
     name: str
     policy_loss: Callable[[PolicyTerms, HParams], Array]
-    estimator: str = "gae"
-    learner: str = "joint"
+    estimator: Estimator = GAE
+    learner: Learner = JOINT
     reuse: bool = True
     uses_kl: bool = False
     defaults: Mapping[str, Any] = MappingProxyType({})
     state: AlgoState = STATELESS
+    check: Callable[[Any], None] = _no_checks
 
 
 def _log_prob_weighted(t: PolicyTerms, hp: HParams) -> Array:
@@ -142,40 +140,91 @@ def _clipped(t: PolicyTerms, hp: HParams) -> Array:
 # CartPole-v1 (see benchmarks/family.py).
 def _sizes(num_envs, num_steps, num_epochs, num_minibatches, **rest) -> Mapping[str, Any]:
     sizes = dict(num_envs=num_envs, num_steps=num_steps, num_epochs=num_epochs)
+    rest = {**rest, "vf_clip": rest.get("vf_clip", True)}
     return MappingProxyType(dict(sizes, num_minibatches=num_minibatches, **rest))
 
 
 PPO_DEFAULTS = _sizes(4, 128, 4, 4, lr=2.5e-4, vf_clip=True)
+VTRACE_DEFAULTS = _sizes(4, 128, 4, 4, lr=2.5e-4, vf_clip=True)
 
-REGISTRY: dict[str, Algorithm] = {
-    "reinforce": Algorithm(
+REGISTRY: dict[str, Algorithm] = {}
+"""The algorithms by name; read when a ``Config`` is made and validated, so an algorithm
+registered later (``register``) is known from then on."""
+
+
+def register(algorithm: Algorithm) -> Algorithm:
+    """Make ``Config(algo=algorithm.name)`` train ``algorithm``; registering a name again
+    replaces its entry. ``ValueError`` for an entry that is not an ``Algorithm`` of the right
+    parts (a name without ``:``, ``,`` or spaces; a callable surrogate; an ``Estimator``; a
+    ``Learner``). Returns the algorithm."""
+    if not isinstance(algorithm, Algorithm):
+        raise ValueError(
+            f"algorithms.register: {algorithm!r} is not a pgjax.algorithms.Algorithm; make one "
+            "from an entry of REGISTRY, e.g. REGISTRY['ppo_clip']._replace(name=..., "
+            "policy_loss=...)"
+        )
+    name = algorithm.name
+    if not isinstance(name, str) or not name or any(c in name for c in ":, "):
+        raise ValueError(f"algorithms.register: name {name!r} must be a word (no ':', ',', ' ')")
+    parts = [
+        ("policy_loss", callable(algorithm.policy_loss), "a function (terms, hparams) -> [B]"),
+        ("estimator", isinstance(algorithm.estimator, Estimator), "a pgjax.estimators.Estimator"),
+        ("learner", isinstance(algorithm.learner, Learner), "a pgjax.learners.Learner"),
+        ("state", isinstance(algorithm.state, AlgoState), "a pgjax.algorithms.AlgoState"),
+    ]
+    for field, ok, allowed in parts:
+        if not ok:
+            raise ValueError(f"algorithms.register({name!r}): its {field} must be {allowed}")
+    REGISTRY[name] = algorithm
+    return algorithm
+
+
+def names() -> list[str]:
+    """The registered algorithms' names, as ``Config.algo`` may say them."""
+    return list(REGISTRY)
+
+
+def get(name: str) -> Algorithm:
+    """The algorithm registered as ``name``; ``ValueError`` naming the close matches, the
+    registered names and how to add one."""
+    if isinstance(name, str) and name in REGISTRY:
+        return REGISTRY[name]
+    raise ValueError(
+        f"Config.algo={name!r} is unknown{did_you_mean(str(name), names())}; allowed: "
+        f"{', '.join(names())}; an algorithm of your own: pgjax.algorithms.register(...), "
+        "and on the command line --import the module that registers it"
+    )
+
+
+register(
+    Algorithm(
         "reinforce",
         _log_prob_weighted,
-        "monte_carlo",
-        "policy_gradient",
+        MONTE_CARLO,
+        POLICY_GRADIENT,
         reuse=False,
         # its epochs and minibatches fit the critic; the policy takes one step per batch
         defaults=_sizes(8, 500, 4, 4, lr=2.5e-3, vf_clip=False),
         state=MEAN_BASELINE,
-    ),
-    "a2c": Algorithm(
-        "a2c",
-        _log_prob_weighted,
-        reuse=False,
-        defaults=_sizes(16, 32, 1, 1, lr=2.5e-3, vf_clip=True),
-    ),
-    "is_pg": Algorithm(
-        "is_pg", _importance_sampled, defaults=_sizes(4, 128, 4, 4, lr=1e-4, vf_clip=True)
-    ),
-    "ppo_penalty": Algorithm(
+    )
+)
+register(
+    Algorithm("a2c", _log_prob_weighted, reuse=False, defaults=_sizes(16, 32, 1, 1, lr=2.5e-3))
+)
+register(Algorithm("is_pg", _importance_sampled, defaults=_sizes(4, 128, 4, 4, lr=1e-4)))
+register(
+    Algorithm(
         "ppo_penalty", _kl_penalised, uses_kl=True, defaults=PPO_DEFAULTS, state=ADAPTIVE_BETA
-    ),
-    "ppo_clip": Algorithm("ppo_clip", _clipped, defaults=PPO_DEFAULTS),
-    "trpo": Algorithm(
+    )
+)
+register(Algorithm("ppo_clip", _clipped, defaults=PPO_DEFAULTS))
+register(
+    Algorithm(
         "trpo",
         _importance_sampled,
-        learner="natural_gradient",
+        learner=NATURAL_GRADIENT,
         reuse=False,
-        defaults=_sizes(8, 128, 5, 4, lr=1e-3, vf_clip=True),
-    ),
-}
+        defaults=_sizes(8, 128, 5, 4, lr=1e-3),
+    )
+)
+register(Algorithm("vtrace", _log_prob_weighted, VTRACE, defaults=VTRACE_DEFAULTS))

@@ -39,8 +39,10 @@ from typing import Annotated, Literal
 
 import tyro
 
-from pgjax.config import ALGORITHMS, DEFAULTS, Config, check_seed
+from pgjax.algorithms import names as algorithm_names
+from pgjax.config import DEFAULTS, Config, check_seed
 from pgjax.hparams import HParams
+from pgjax.tracking import TRACKERS
 from pgjax.train import num_devices
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -109,7 +111,10 @@ def _config_flags() -> type:
     return _documented(
         Config,
         {
-            "algo": f"Algorithm: {', '.join(ALGORITHMS)}.",
+            "algo": (
+                f"Algorithm: {', '.join(algorithm_names())}, or your own, registered by "
+                "pgjax.algorithms.register in a module named by --import MODULE."
+            ),
             "env": (
                 "Environment: a gymnax (>= 1.0) id, brax/<name> (pip install 'pgjax[brax]'), "
                 "craftax/<name> (pip install 'pgjax[craftax]'), or your own, registered by "
@@ -125,8 +130,9 @@ ConfigFlags = _config_flags()
 """``Config`` as tyro shows it: the same fields, their documentation as help."""
 
 
-Tracker = Literal["csv", "tensorboard", "wandb"]
-"""Where ``--log`` sends the metrics besides the run folder's metrics.csv."""
+Tracker = Literal[("csv", *TRACKERS)]  # type: ignore[valid-type]  (read from the table)
+"""Where ``--log`` sends the metrics besides the run folder's metrics.csv: ``csv`` and each
+sink of ``pgjax.tracking.TRACKERS``."""
 
 
 @dataclasses.dataclass(frozen=True)

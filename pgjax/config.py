@@ -6,7 +6,7 @@ Every field but ``algo``, ``env``, ``kl_target``, ``devices`` and ``presets`` ma
 1. the (env, algo) pair's own preset (``pgjax.presets``: settings measured to learn it);
 2. else the environment's settings, taken from its PPO preset (``pgjax.presets.ENV_FIELDS``:
    budget, γ, entropy bonus, reward scale, observation normalisation, network…);
-3. the algorithm's defaults (``pgjax.algorithms.REGISTRY[algo].defaults``: sizes, learning rate);
+3. the algorithm's defaults (``pgjax.algorithms.get(algo).defaults``: sizes, learning rate);
 4. the global defaults (``DEFAULTS``: PureJaxRL's CartPole settings).
 
 So ``Config(algo="ppo_clip", env="Pendulum-v1")`` with nothing else set learns Pendulum.
@@ -20,29 +20,34 @@ program. The numeric hyperparameters listed in ``HParams`` can instead be passed
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pgjax.algorithms import PPO_DEFAULTS, REGISTRY
+from pgjax import algorithms
+from pgjax.algorithms import PPO_DEFAULTS
+from pgjax.envs import check_env
+from pgjax.envs.registry import base_name
+from pgjax.estimators import BASELINES, RETURN_TYPES
+from pgjax.fields import (
+    INT32_MAX,
+    check_choice,
+    check_interval,
+    did_you_mean,
+    is_finite,
+    is_number,
+    is_positive_int,
+)
 from pgjax.hparams import HParams
+from pgjax.nets import ACTIVATIONS, parse_network
+from pgjax.presets import PRESETS, settings
 
-ALGORITHMS = tuple(REGISTRY)
-"""The algorithms' names, as registered in ``pgjax.algorithms.REGISTRY``."""
-RETURN_TYPES = ("episode", "reward_to_go")
-BASELINES = ("none", "mean", "critic")
-ACTIVATIONS = ("tanh", "relu")
-RECURRENT = ("gru", "lstm", "mlp_gru", "mlp_lstm", "cnn_gru", "cnn_lstm")
-NETWORKS = ("auto", "mlp", "cnn", *RECURRENT)
 ACTION_DISTS = ("auto", "gaussian", "tanh_normal")
 BOOLEANS = ("anneal_lr", "normalize_obs", "normalize_advantages", "shared_torso", "vf_clip")
 """The fields that are ``True`` or ``False`` and nothing else (``presets`` too, never unset)."""
-INT32_MAX = 2**31 - 1
-"""The largest count the compiled program holds: updates and environment steps are int32 (the
-steps counted are at most ``total_timesteps``, itself at most this)."""
+COUNTS = ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
+          "rnn_size", "cg_iters", "line_search_steps")  # fmt: skip
+"""The fields that are integers in ``[1, INT32_MAX]``."""
 SEED_LIMIT = 2**32
 """Seeds are ``0 <= seed < SEED_LIMIT``: a JAX key (32-bit by default) keeps a seed's low 32
 bits, so a larger seed would repeat a smaller one."""
@@ -53,7 +58,7 @@ DEFAULTS: dict[str, Any] = dict(
     normalize_obs=False, normalize_advantages=True, activation="tanh", hidden_sizes=(64, 64),
     head_sizes=(), shared_torso=False, network="auto", rnn_size=128, action_dist="auto",
     return_type="reward_to_go", baseline="critic", kl_beta=1.0, max_kl=0.01, cg_iters=10,
-    cg_damping=0.1, line_search_steps=10,
+    cg_damping=0.1, line_search_steps=10, rho_bar=1.0, c_bar=1.0,
 )  # fmt: skip
 """The global defaults of the fields that resolve (PPO-Clip's sizes among them)."""
 
@@ -66,7 +71,8 @@ class Config:
     module's docstring); ``sources`` says which."""
 
     algo: str = "ppo_clip"
-    """Algorithm, one of ``pgjax.config.ALGORITHMS``."""
+    """Algorithm: a name in ``pgjax.algorithms.names()`` (the registry as it is when the config
+    is made and validated; your own by ``pgjax.algorithms.register``)."""
     env: str = "CartPole-v1"
     """The environment: a gymnax (>= 1.0) id (``CartPole-v1``, ``gymnax/Breakout-MinAtar``),
     ``brax/<name>`` (``brax/ant``), ``craftax/<name>``, or a name given to
@@ -123,14 +129,15 @@ class Config:
     """Actor and critic share one torso, each with its own head, and the critic's loss trains
     the features the policy reads (as in PPO's Atari code). About half the network's work of
     two separate torsos of the same width. Only for algorithms that fit policy and critic by
-    one loss (``learner="joint"`` in ``pgjax.algorithms.REGISTRY``)."""
+    one loss (a joint ``Learner``, ``pgjax.learners.JOINT``)."""
     network: str | None = None
-    """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), or ``auto``
-    (``cnn`` for observations of rank 3, else ``mlp``). For a policy with memory, ``gru`` or
+    """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), ``auto``
+    (``cnn`` for observations of rank 3, else ``mlp``), or a name given to
+    ``pgjax.nets.register`` (your own flax module). For a policy with memory, ``gru`` or
     ``lstm``: the ``auto`` torso, then that recurrent cell of ``rnn_size`` units, then the
-    heads (``mlp_gru``, ``cnn_lstm``…: the torso named, then the cell); actor and critic each
-    have their own, or share one with ``shared_torso``. The hidden state starts at zero at
-    every episode's first step; minibatches are whole environment windows
+    heads (``mlp_gru``, ``cnn_lstm``, ``<yours>_gru``…: the torso named, then the cell); actor
+    and critic each have their own, or share one with ``shared_torso``. The hidden state starts
+    at zero at every episode's first step; minibatches are whole environment windows
     (``num_minibatches`` must divide ``num_envs``)."""
     rnn_size: int | None = None
     """Units of the recurrent cell (``network="gru"`` or ``"lstm"``)."""
@@ -158,6 +165,12 @@ class Config:
     """TRPO: damping added to the Fisher-vector product, F + damping·I."""
     line_search_steps: int | None = None
     """TRPO: backtracking steps (each halves the step) before the update is rejected."""
+    rho_bar: float | None = None
+    """V-trace's ρ̄: each step's ratio π/μ is cut at ρ̄ in its TD error and its policy
+    weight (the fixed point the policy learns toward); ``inf``: no cut."""
+    c_bar: float | None = None
+    """V-trace's c̄: the ratios that carry the traces back are λ·min(c̄, π/μ) (their
+    variance); ``inf``: no cut."""
     devices: int = 1
     """Devices to split one run's environments across (data parallel): each steps
     num_envs / devices environments and gradients are averaged. 0 means all of
@@ -169,12 +182,12 @@ class Config:
 
     def __post_init__(self) -> None:
         layers = [("user", {n: getattr(self, n) for n in DEFAULTS if getattr(self, n) is not None})]
-        if self.presets:
-            from pgjax.presets import settings
-
-            layers += settings(self.env, self.algo)
+        registry = algorithms.REGISTRY
+        known = isinstance(self.algo, str) and self.algo in registry
+        if self.presets and known:
+            layers += settings(self.env, registry[self.algo])
         # an unknown algo: PPO's defaults, until validate names it
-        algo = REGISTRY[self.algo].defaults if self.algo in REGISTRY else PPO_DEFAULTS
+        algo = registry[self.algo].defaults if known else PPO_DEFAULTS
         layers += [("algo", algo), ("default", DEFAULTS)]
         sources = []
         for name in DEFAULTS:
@@ -261,37 +274,50 @@ class Config:
         for key in values:
             if key not in names:
                 raise ValueError(
-                    f"Config has no field {key!r}{_did_you_mean(key, names)}; "
+                    f"Config has no field {key!r}{did_you_mean(key, names)}; "
                     f"fields are: {', '.join(names)}"
                 )
         return cls(**values)
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the field, the value and what is allowed."""
-        check_choice("algo", self.algo, ALGORITHMS)
-        check_choice("activation", self.activation, ACTIVATIONS)
-        check_choice("network", self.network, NETWORKS)
+        """Raise ``ValueError`` naming the field, the value and what is allowed: each field's
+        kind and range, the environment's name, the sizes' divisibility, then the parts'
+        own checks (the algorithm's, its estimator's and its learner's) and the devices."""
+        algorithm = algorithms.get(self.algo)
+        check_choice("activation", self.activation, tuple(ACTIVATIONS))
+        parse_network(self.network)
         check_choice("action_dist", self.action_dist, ACTION_DISTS)
         check_choice("return_type", self.return_type, RETURN_TYPES)
         check_choice("baseline", self.baseline, BASELINES)
-        from pgjax.envs import check_env  # gymnax is imported only when validating
-
         check_env(self.env)
+        self._check_kinds()
+        self._check_sizes(1)
+        if self.num_updates < 1:
+            raise ValueError(
+                f"Config.total_timesteps={self.total_timesteps}: must be at least one batch, "
+                f"num_envs * num_steps = {self.batch_size}"
+            )
+        if self.shared_torso and not algorithm.learner.joint:
+            joint = [n for n, a in algorithms.REGISTRY.items() if a.learner.joint]
+            raise ValueError(
+                f"Config.shared_torso=True: algo={self.algo!r} steps its policy apart from its "
+                f"critic, so they cannot share a torso; shared_torso works with "
+                f"{', '.join(joint)}"
+            )
+        for check in (algorithm.check, algorithm.estimator.check, algorithm.learner.check):
+            check(self)
+        self._check_numbers()
+        if self.devices > 1:
+            self.check_shards(self.devices)
+
+    def _check_kinds(self) -> None:
+        """Booleans are bools, counts integers the compiled program can count, widths tuples
+        of them, ``devices`` a count or 0."""
         for name in (*BOOLEANS, "presets"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
+            if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{self.named(name)}: must be True or False (a bool)")
-        for name in (
-            "total_timesteps",
-            "num_envs",
-            "num_steps",
-            "num_epochs",
-            "num_minibatches",
-            "rnn_size",
-            "cg_iters",
-            "line_search_steps",
-        ):
-            if not _positive_int(getattr(self, name)):
+        for name in COUNTS:
+            if not is_positive_int(getattr(self, name)):
                 raise ValueError(f"{self.named(name)}: must be an integer in [1, {INT32_MAX}]")
         for name, allowed in (
             ("hidden_sizes", "a non-empty tuple of positive integers, e.g. (64, 64)"),
@@ -301,102 +327,84 @@ class Config:
             if (
                 not isinstance(widths, tuple)
                 or (name == "hidden_sizes" and not widths)
-                or not all(map(_positive_int, widths))
+                or not all(map(is_positive_int, widths))
             ):
                 raise ValueError(f"{self.named(name)}: must be {allowed}")
-        if self.batch_size % self.num_minibatches:
-            raise ValueError(
-                f"{self.named('num_minibatches')}: must divide "
-                f"num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}; "
-                f"change num_minibatches, num_envs or num_steps"
-            )
-        if self.network in RECURRENT and self.num_envs % self.num_minibatches:
-            raise ValueError(
-                f"{self.named('num_minibatches')}: a recurrent network "
-                f"(network={self.network!r}) learns from whole environment windows, so "
-                f"num_minibatches must divide num_envs = {self.num_envs}; change num_minibatches "
-                "or num_envs"
-            )
-        if self.num_updates < 1:
-            raise ValueError(
-                f"Config.total_timesteps={self.total_timesteps}: must be at least one batch, "
-                f"num_envs * num_steps = {self.batch_size}"
-            )
-        joint_loss = [name for name, a in REGISTRY.items() if a.learner == "joint"]
-        if self.shared_torso and self.algo not in joint_loss:
-            raise ValueError(
-                f"Config.shared_torso=True: algo={self.algo!r} steps its policy apart from its "
-                f"critic, so they cannot share a torso; shared_torso works with "
-                f"{', '.join(joint_loss)}"
-            )
-        for name in ("gamma", "gae_lambda"):
-            _interval(name, getattr(self, name), 0.0, 1.0)
-        for name in ("lr", "max_grad_norm", "reward_scale", "kl_beta", "max_kl"):
-            value = getattr(self, name)
-            if not (_finite(value) and value > 0):
-                raise ValueError(f"Config.{name}={value!r}: must be a finite number > 0")
-        _interval("clip_eps", self.clip_eps, 0.0, 1.0)
-        if self.kl_target is not None and not (_finite(self.kl_target) and self.kl_target > 0):
-            raise ValueError(
-                f"Config.kl_target={self.kl_target!r}: must be a finite number > 0, or None "
-                "for a fixed β"
-            )
         if isinstance(self.devices, bool) or not isinstance(self.devices, int) or self.devices < 0:
             raise ValueError(
                 f"Config.devices={self.devices!r}: must be a positive integer, or 0 for all"
             )
-        if self.devices > 1:
-            self.check_shards(self.devices)
+
+    def _check_numbers(self) -> None:
+        """The hyperparameters: finite, within their ranges."""
+        for name in ("gamma", "gae_lambda"):
+            check_interval(name, getattr(self, name), 0.0, 1.0)
+        for name in ("lr", "max_grad_norm", "reward_scale", "kl_beta", "max_kl"):
+            value = getattr(self, name)
+            if not (is_finite(value) and value > 0):
+                raise ValueError(f"Config.{name}={value!r}: must be a finite number > 0")
+        check_interval("clip_eps", self.clip_eps, 0.0, 1.0)
+        if self.kl_target is not None and not (is_finite(self.kl_target) and self.kl_target > 0):
+            raise ValueError(
+                f"Config.kl_target={self.kl_target!r}: must be a finite number > 0, or None "
+                "for a fixed β"
+            )
         for name in ("ent_coef", "vf_coef", "cg_damping"):
             value = getattr(self, name)
-            if not (_finite(value) and value >= 0):
+            if not (is_finite(value) and value >= 0):
                 raise ValueError(f"Config.{name}={value!r}: must be a finite number >= 0")
+        for name in ("rho_bar", "c_bar"):
+            value = getattr(self, name)
+            if not (is_number(value) and value > 0):
+                raise ValueError(f"{self.named(name)}: must be a number > 0 (inf: no cut)")
+
+    @property
+    def windows(self) -> bool:
+        """Whether the learner learns from whole environment windows ``[T, N/M]`` rather than
+        single steps: a recurrent network (its memory replays them), or an estimator that
+        recomputes its weights per minibatch on time-ordered windows (V-trace)."""
+        estimator = algorithms.get(self.algo).estimator
+        return parse_network(self.network)[1] is not None or estimator.per_minibatch is not None
+
+    def _check_sizes(self, shards: int) -> None:
+        """The minibatches divide each device's share of the batch, and of its environments
+        where the learner learns from whole windows."""
+        if (self.batch_size // shards) % self.num_minibatches:
+            share = "" if shards == 1 else "each device's share of the batch, "
+            raise ValueError(
+                f"{self.named('num_minibatches')}: must divide {share}"
+                f"num_envs * num_steps = {self.num_envs} * {self.num_steps} = {self.batch_size}"
+                f"{f' / {shards}' if shards > 1 else ''}; change num_minibatches, num_envs or "
+                "num_steps"
+            )
+        if self.windows and (self.num_envs // shards) % self.num_minibatches:
+            why = (
+                f"a recurrent network (network={self.network!r})"
+                if parse_network(self.network)[1]
+                else f"algo={self.algo!r} (its estimator recomputes per window)"
+            )
+            envs = self.num_envs // shards
+            raise ValueError(
+                f"{self.named('num_minibatches')}: {why} learns from whole environment "
+                f"windows, so num_minibatches must divide num_envs = {self.num_envs}"
+                f"{f' / {shards} devices = {envs}' if shards > 1 else ''}; change "
+                "num_minibatches or num_envs"
+            )
 
     def check_shards(self, shards: int) -> None:
         """Raise ``ValueError`` unless the run can be split evenly over ``shards`` devices."""
-        one_device = [n for n, a in REGISTRY.items() if a.learner == "natural_gradient"]
-        if self.algo in one_device:
+        if not algorithms.get(self.algo).learner.data_parallel:
+            parallel = [n for n, a in algorithms.REGISTRY.items() if a.learner.data_parallel]
             raise ValueError(
                 f"Config.devices={self.devices}: algo={self.algo!r} runs on one device; "
-                f"data-parallel algorithms: {', '.join(sorted(set(ALGORITHMS) - set(one_device)))}"
+                f"data-parallel algorithms: {', '.join(sorted(parallel))}"
             )
         if self.num_envs % shards:
             raise ValueError(
                 f"Config.num_envs={self.num_envs}: must be divisible by the {shards} devices "
                 "(Config.devices); change num_envs or devices"
             )
-        if (self.batch_size // shards) % self.num_minibatches:
-            raise ValueError(
-                f"{self.named('num_minibatches')}: must divide each device's "
-                f"share of the batch, {self.batch_size // shards}; change num_minibatches, "
-                "num_envs or num_steps"
-            )
-        if self.network in RECURRENT and (self.num_envs // shards) % self.num_minibatches:
-            raise ValueError(
-                f"{self.named('num_minibatches')}: a recurrent network learns "
-                f"from whole environment windows, so num_minibatches must divide each device's "
-                f"{self.num_envs // shards} environments; change num_minibatches, num_envs or "
-                "devices"
-            )
-
-
-def _did_you_mean(value: str, allowed: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(value, list(allowed), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def check_choice(name: str, value: Any, allowed: tuple[str, ...] | list[str]) -> None:
-    """``ValueError`` naming ``Config.<name>``, the value, the close matches and the allowed
-    values, unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        hint = _did_you_mean(str(value), allowed)
-        listing = ", ".join(allowed)
-        raise ValueError(f"Config.{name}={value!r} is unknown{hint}; allowed: {listing}")
-
-
-def _positive_int(value: Any) -> bool:
-    """An ``int`` (not a bool) in ``[1, INT32_MAX]``."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT32_MAX
+        self._check_sizes(shards)
 
 
 def check_seed(seed: Any, what: str = "seed") -> int:
@@ -410,11 +418,21 @@ def check_seed(seed: Any, what: str = "seed") -> int:
     return seed
 
 
-def _finite(value: Any) -> bool:
-    """A real number, neither infinite nor NaN (bools and strings are not numbers here)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+def preset(env: str, algo: str = "ppo_clip") -> Config:
+    """The tuned ``Config`` for ``env`` and ``algo``: ``Config(algo=algo, env=env)``, checked to
+    have a preset of its own (options after a colon kept in the config's ``env``:
+    ``brax/ant:backend=spring`` takes ``brax/ant``'s preset); ``ValueError`` lists those there
+    are."""
+    if (base_name(env), algo) not in PRESETS:
+        known = ", ".join(f"{e} ({a})" for e, a in PRESETS)
+        raise ValueError(f"no preset for env={env!r}, algo={algo!r}; presets: {known}") from None
+    return Config(algo=algo, env=env)
 
 
-def _interval(name: str, value: float, low: float, high: float) -> None:
-    if not (_finite(value) and low <= value <= high):
-        raise ValueError(f"Config.{name}={value!r}: must be in [{low}, {high}]")
+def config_for(env: str, algo: str) -> tuple[Config, str]:
+    """``Config(algo=algo, env=env)``, and where its settings come from: ``"preset"`` (the
+    pair's own), ``"env settings"`` (the environment's fields of its PPO preset with the
+    algorithm's own sizes and learning rate) or ``"defaults"`` (the algorithm's defaults)."""
+    layers = settings(env, algorithms.get(algo))
+    kind = {"preset": "preset", "env": "env settings"}[layers[0][0]] if layers else "defaults"
+    return Config(algo=algo, env=env), kind

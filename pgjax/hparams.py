@@ -23,3 +23,5 @@ class HParams(NamedTuple):
     reward_scale: Any
     kl_beta: Any
     max_kl: Any
+    rho_bar: Any
+    c_bar: Any

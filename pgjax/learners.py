@@ -1,15 +1,19 @@
-"""The learn stage: how an algorithm's parameters move on a batch (``Algorithm.learner``).
+"""The learn stage: how an algorithm's parameters move on a batch, by its ``Learner``: a
+value (``init`` and ``step``, as an optax transform has), named by an ``Algorithm``.
 
-``joint``: ``num_epochs`` × ``num_minibatches`` optax steps on the joint loss (policy surrogate
-+ critic + entropy), a fresh shuffle of single transitions every epoch (of whole environment
-windows for a recurrent policy, each replayed from its stored hidden state; one full-batch
-step for A2C). ``policy_gradient``: one full-batch step on the policy's loss alone, with its own
-Adam state, while the optax loop fits the critic alone. ``natural_gradient``: TRPO's
-conjugate-gradient step within KL ≤ δ, the critic fit likewise.
+    JOINT              ``num_epochs`` × ``num_minibatches`` optax steps on the joint loss
+                       (policy surrogate + critic + entropy), a fresh shuffle of single
+                       transitions every epoch (of whole environment windows for a recurrent
+                       policy, each replayed from its stored hidden state, or for an estimator
+                       that recomputes its weights per minibatch; one full-batch step for A2C)
+    POLICY_GRADIENT    one full-batch step on the policy's loss alone, with its own Adam
+                       state, while the optax loop fits the critic alone (REINFORCE)
+    NATURAL_GRADIENT   TRPO's conjugate-gradient step within KL ≤ δ, the critic fit likewise
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -18,10 +22,9 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from pgjax import losses, trpo
-from pgjax.algorithms import PolicyTerms
-from pgjax.config import Config
 from pgjax.estimators import Batch
 from pgjax.hparams import HParams
+from pgjax.losses import PolicyTerms
 from pgjax.nets import Memory, Params
 
 Array = jax.Array
@@ -36,7 +39,7 @@ class OptState(NamedTuple):
     policy: Any
 
 
-def optimizer(config: Config, hp: HParams, steps_per_update: int) -> optax.GradientTransformation:
+def optimizer(config, hp: HParams, steps_per_update: int) -> optax.GradientTransformation:
     """Adam (eps 1e-5) after a global-norm clip, its learning rate annealed linearly to 0 over
     the run (``Config.anneal_lr``), counting ``steps_per_update`` steps per update."""
 
@@ -52,14 +55,22 @@ def optimizer(config: Config, hp: HParams, steps_per_update: int) -> optax.Gradi
     )
 
 
-def init_opt_state(static, params: Params, hp: HParams) -> OptState:
-    """The optimisers' states at the start of a run."""
-    config = static.config
+def init_sgd(static, params: Params, hp: HParams) -> OptState:
+    """The optax loop's state (its ``epochs × minibatches`` steps per update); no policy
+    optimiser of its own."""
     steps = static.sgd_epochs * static.sgd_minibatches
-    policy = ()
-    if static.algorithm.learner == "policy_gradient":
-        policy = optimizer(config, hp, 1).init(ravel_pytree(params.actor)[0])
-    return OptState(optimizer(config, hp, steps).init(ravel_pytree(params)[0]), policy)
+    return OptState(optimizer(static.config, hp, steps).init(ravel_pytree(params)[0]), ())
+
+
+def init_policy_apart(static, params: Params, hp: HParams) -> OptState:
+    """``init_sgd``'s, and the policy's own Adam state (one step per update)."""
+    policy = optimizer(static.config, hp, 1).init(ravel_pytree(params.actor)[0])
+    return init_sgd(static, params, hp)._replace(policy=policy)
+
+
+def init_opt_state(static, params: Params, hp: HParams) -> OptState:
+    """The optimisers' states at the start of a run (the learner's ``init``)."""
+    return static.algorithm.learner.init(static, params, hp)
 
 
 def permutation(key: Array, n: int) -> Array:
@@ -123,12 +134,17 @@ def policy_loss_fn(static, actor_params, mb: Batch, hp: HParams, beta: Array):
 
 def loss_fn(static, params: Params, mb: Batch, hp: HParams, beta: Array):
     """The joint loss (surrogate + vf_coef · critic − entropy bonus), or the critic's alone
-    where the policy steps apart."""
+    where the policy steps apart. An estimator that recomputes its weights per minibatch
+    (V-trace) does so here, from ``params``."""
     config, net = static.config, static.net
     if static.critic_apart:
         values = net.value(params, mb.obs, mb.memory)
     else:  # a shared torso is passed through once, for both heads
         dist_params, values = net.policy_and_value(params, mb.obs, mb.memory)
+    per_minibatch = static.algorithm.estimator.per_minibatch
+    if per_minibatch is not None:
+        advantages, targets = per_minibatch(static, params, mb, dist_params, values, hp)
+        mb = mb._replace(advantages=advantages, targets=targets)
     value_loss = masked_mean(
         losses.value_loss(
             values,
@@ -152,8 +168,9 @@ def shuffle(static, data: Batch, key: Array, minibatches: int) -> Batch:
     """``data`` in ``minibatches`` random minibatches, stacked on a new leading axis: single
     transitions (``[B, ...]`` → ``[minibatches, B / minibatches, ...]``), or, recurrent, whole
     environment windows, each with its starting hidden state (``[T, N, ...]`` →
-    ``[minibatches, T, N / minibatches, ...]``): shuffled over environments, never over time."""
-    if data.memory is None:
+    ``[minibatches, T, N / minibatches, ...]``): shuffled over environments, never over time.
+    Windows where ``static.windows`` (a recurrent policy, or a per-minibatch estimator)."""
+    if not static.windows:
         perm = permutation(key, static.batch)
         return jax.tree.map(lambda x: x[perm].reshape((minibatches, -1, *x.shape[1:])), data)
     perm = permutation(key, static.num_envs)
@@ -162,10 +179,12 @@ def shuffle(static, data: Batch, key: Array, minibatches: int) -> Batch:
         x = x[:, perm].reshape((x.shape[0], minibatches, -1, *x.shape[2:]))
         return jnp.swapaxes(x, 0, 1)
 
+    shuffled = jax.tree.map(windows, data._replace(memory=None))
+    if data.memory is None:
+        return shuffled
     hidden = jax.tree.map(
         lambda h: h[perm].reshape((minibatches, -1, *h.shape[1:])), data.memory.hidden
     )
-    shuffled = jax.tree.map(windows, data._replace(memory=None))
     return shuffled._replace(memory=Memory(hidden, windows(data.memory.first)))
 
 
@@ -240,28 +259,73 @@ def natural_step(static, actor_params, data: Batch, hp: HParams):
     return unravel(new_flat), stats
 
 
-def learn(static, params: Params, opt_state: OptState, batch: Batch, key: Array, hp, beta):
-    """Move ``params`` on ``batch`` (transitions ``[B, ...]``) by the algorithm's learner;
-    returns the parameters, the optimiser states and the update's statistics."""
-    learner = static.algorithm.learner
+def _fit(static, params: Params, opt_state: OptState, data: Batch, key: Array, hp, beta):
+    """The optax loop (``loss_fn``: the joint loss, or the critic's alone where the policy
+    steps apart), where the critic is read at all; else nothing moves."""
+    if not static.fit_critic:
+        return params, opt_state, {}
+    new_params, sgd_opt, stats = sgd(
+        static, loss_fn, params, opt_state.sgd, data, key, hp, beta,
+        static.sgd_epochs, static.sgd_minibatches,
+    )  # fmt: skip
+    return new_params, opt_state._replace(sgd=sgd_opt), stats
+
+
+def step_joint(static, params: Params, opt_state: OptState, batch: Batch, key, hp, beta):
+    """Policy and critic by one loss: the optax loop alone."""
     data = batch if static.algorithm.uses_kl else batch._replace(old_dist_params=None)
-    stats, new_params = {}, params
-    if static.fit_critic:
-        new_params, sgd_opt, stats = sgd(
-            static, loss_fn, params, opt_state.sgd, data, key, hp, beta,
-            static.sgd_epochs, static.sgd_minibatches,
-        )  # fmt: skip
-        opt_state = opt_state._replace(sgd=sgd_opt)
-    if learner == "policy_gradient":
-        # one full-batch step on the policy alone, with its own Adam state and norm clip
-        new_actor, policy_opt, policy_stats = sgd(
-            static, policy_loss_fn, params.actor, opt_state.policy, data, key, hp, beta, 1, 1
-        )
-        new_params = Params(new_actor, new_params.critic)
-        opt_state = opt_state._replace(policy=policy_opt)
-        stats = {**stats, **policy_stats}  # loss and grad_norm: the policy's
-    if learner == "natural_gradient":
-        new_actor, trpo_stats = natural_step(static, params.actor, batch, hp)
-        new_params = Params(new_actor, new_params.critic)
-        stats = {**stats, **trpo_stats}
-    return new_params, opt_state, stats
+    return _fit(static, params, opt_state, data, key, hp, beta)
+
+
+def step_policy_apart(static, params: Params, opt_state: OptState, batch: Batch, key, hp, beta):
+    """The critic by the optax loop, then one full-batch step on the policy alone, with its
+    own Adam state and norm clip (its ``loss`` and ``grad_norm`` are reported)."""
+    data = batch if static.algorithm.uses_kl else batch._replace(old_dist_params=None)
+    new_params, opt_state, stats = _fit(static, params, opt_state, data, key, hp, beta)
+    new_actor, policy_opt, policy_stats = sgd(
+        static, policy_loss_fn, params.actor, opt_state.policy, data, key, hp, beta, 1, 1
+    )
+    new_params = Params(new_actor, new_params.critic)
+    return new_params, opt_state._replace(policy=policy_opt), {**stats, **policy_stats}
+
+
+def step_natural(static, params: Params, opt_state: OptState, batch: Batch, key, hp, beta):
+    """The critic by the optax loop, then TRPO's natural-gradient step on the policy."""
+    data = batch if static.algorithm.uses_kl else batch._replace(old_dist_params=None)
+    new_params, opt_state, stats = _fit(static, params, opt_state, data, key, hp, beta)
+    new_actor, trpo_stats = natural_step(static, params.actor, batch, hp)
+    return Params(new_actor, new_params.critic), opt_state, {**stats, **trpo_stats}
+
+
+class Learner(NamedTuple):
+    """How an algorithm's parameters move on a batch.
+
+    ``init(static, params, hp) → OptState``: the optimisers' states at the start of a run.
+    ``step(static, params, opt_state, batch, key, hp, beta) → (params, opt_state, stats)``:
+    one update's learning on ``batch`` (``Batch``: transitions ``[B, ...]``, or windows
+    ``[T, N, ...]``), ``stats`` a dict of scalars reported as metrics.
+    ``joint``: policy and critic move by one loss (so they may share a torso); else the
+    critic is fitted apart by the optax loop (``num_epochs × num_minibatches``) and the policy
+    by ``step``'s own rule. ``data_parallel``: it averages over devices (``Config.devices``).
+    ``check(config)``: ``ValueError`` for settings it cannot use.
+    """
+
+    name: str
+    init: Callable[..., OptState]
+    step: Callable[..., tuple[Params, OptState, dict[str, Array]]]
+    joint: bool = True
+    data_parallel: bool = True
+    check: Callable[[Any], None] = lambda config: None
+
+
+JOINT = Learner("joint", init_sgd, step_joint)
+POLICY_GRADIENT = Learner("policy_gradient", init_policy_apart, step_policy_apart, joint=False)
+NATURAL_GRADIENT = Learner(
+    "natural_gradient", init_sgd, step_natural, joint=False, data_parallel=False
+)
+
+
+def learn(static, params: Params, opt_state: OptState, batch: Batch, key: Array, hp, beta):
+    """Move ``params`` on ``batch`` by the algorithm's learner (``Learner.step``); returns the
+    parameters, the optimiser states and the update's statistics."""
+    return static.algorithm.learner.step(static, params, opt_state, batch, key, hp, beta)

@@ -7,10 +7,29 @@ treated as constants (``stop_gradient``) where the estimator says so.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 Array = jax.Array
+
+
+class PolicyTerms(NamedTuple):
+    """Per-element inputs to a policy surrogate, all of one minibatch shape ``[B]`` (the
+    surrogate's signature is ``policy_loss(terms, hparams) -> [B]``, ``pgjax.algorithms``).
+
+    ``log_prob``: log π_θ(a|s) under the parameters being learned. ``old_log_prob``: under the
+    policy that collected the data. ``advantages``: the weights (advantages, returns).
+    ``kl``: exact KL(π_old(·|s)‖π_θ(·|s)) per state (0 unless the algorithm ``uses_kl``).
+    ``beta``: PPO-Penalty's β (scalar).
+    """
+
+    log_prob: Array
+    old_log_prob: Array
+    advantages: Array
+    kl: Array
+    beta: Array
 
 
 def policy_gradient_loss(log_prob: Array, weights: Array) -> Array:

@@ -7,19 +7,15 @@ its PPO preset (``ENV_FIELDS``), with the algorithm's defaults for the rest.
     config = Config(env="Breakout-MinAtar", total_timesteps=5_000_000)  # the preset, longer
     preset("Breakout-MinAtar")                                          # the preset itself
 
-This module holds plain dicts of fields (``Config`` reads them while it is built).
+This module holds plain dicts of fields (``Config`` reads them while it is built); it builds
+no environment and imports no config (``pgjax.config.preset`` makes a preset's ``Config``).
 """
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pgjax.algorithms import REGISTRY
-from pgjax.envs.registry import base_name
-
-if TYPE_CHECKING:
-    from pgjax.config import Config
+from pgjax.envs.registry import base_name, parse
 
 # Continuous control: 16 envs x 256 steps, 10 epochs of 32 minibatches; observations
 # normalised, rewards scaled by 0.1, no entropy bonus, unclipped critic. On Pendulum at lr 1e-3
@@ -37,7 +33,7 @@ _CONTINUOUS = dict(
     vf_clip=False,
 )
 
-_PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+PRESETS: dict[tuple[str, str], dict[str, Any]] = {
     # PureJaxRL's published CartPole configuration (Config's global defaults).
     ("CartPole-v1", "ppo_clip"): {},
     ("Pendulum-v1", "ppo_clip"): dict(_CONTINUOUS),
@@ -54,13 +50,13 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 # did no better; 8 x 16 alone left 1 or 2 seeds in 8 near 100-250. With rewards x 0.1 as well
 # every one of 16 seeds reached 500 at 500k steps for each of lr 1e-3 and 2.5e-3 and gradient
 # norm 0.5 and 5 (64 runs; unscaled, 4 to 8 of each 16 fell back).
-_PRESETS[("CartPole-v1", "a2c")] = dict(num_envs=8, num_steps=16, reward_scale=0.1)
+PRESETS[("CartPole-v1", "a2c")] = dict(num_envs=8, num_steps=16, reward_scale=0.1)
 # On Pendulum the other trust-region objectives need PPO's continuous sizes too: with their
 # own (512-step batches, 4 x 4 minibatch steps) they stay near the random policy's -1230 in
 # 500k steps; with these, benchmarks/ppo_variants.py (4 seeds) measured adaptive-KL PPO -156,
 # TRPO -157 and the unconstrained surrogate -250. benchmarks/learning.py measures them.
 for _algo in ("is_pg", "ppo_penalty", "trpo"):
-    _PRESETS[("Pendulum-v1", _algo)] = dict(_CONTINUOUS)
+    PRESETS[("Pendulum-v1", _algo)] = dict(_CONTINUOUS)
 # PureJaxRL's MinAtar settings: an MLP 64 wide on the flattened frames, 64 envs x 128 steps,
 # 8 minibatches, lr 5e-3, relu. On Breakout the actor and critic share their torso: in
 # exploratory sweeps (issue 3's notes) about 42 over 24 seeds at 2M steps against about 35
@@ -68,7 +64,7 @@ for _algo in ("is_pg", "ppo_penalty", "trpo"):
 # entropy, clip, grad norm, learning rate, epochs, minibatches or layout did as well.
 # benchmarks/learning.py measures it.
 for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
-    _PRESETS[(f"{_game}-MinAtar", "ppo_clip")] = dict(
+    PRESETS[(f"{_game}-MinAtar", "ppo_clip")] = dict(
         total_timesteps=2_000_000,
         num_envs=64,
         num_steps=128,
@@ -95,18 +91,18 @@ _BRAX = dict(
     normalize_obs=True,
     vf_clip=False,
 )
-_PRESETS[("brax/inverted_pendulum", "ppo_clip")] = dict(total_timesteps=500_000, **_BRAX)
+PRESETS[("brax/inverted_pendulum", "ppo_clip")] = dict(total_timesteps=500_000, **_BRAX)
 # Locomotion: 128 envs x 16 steps, 4 minibatches, a little entropy. At 1.5M steps on the
 # spring backend (2 seeds) ant went from about -400 to about 1000; rewards scaled by 0.1 with
 # a gradient norm of 1 learned more slowly (about 700).
-_PRESETS[("brax/ant", "ppo_clip")] = dict(
+PRESETS[("brax/ant", "ppo_clip")] = dict(
     total_timesteps=2_000_000,
     **{**_BRAX, "num_envs": 128, "num_steps": 16, "num_minibatches": 4, "ent_coef": 0.001},
 )
 # Craftax (symbolic), after the Craftax paper's PPO scaled to a CPU: λ 0.8, lr 2e-4, an
 # entropy bonus, wider layers for its 1345 (Classic) or 8268 inputs.
 for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
-    _PRESETS[(f"craftax/{_name}", "ppo_clip")] = dict(
+    PRESETS[(f"craftax/{_name}", "ppo_clip")] = dict(
         total_timesteps=1_000_000,
         num_envs=64,
         num_steps=64,
@@ -130,12 +126,12 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
 # change alone from these: 8 envs 435.8, 16 envs 324.0 (fewer updates), GRU 64 357.1 (three
 # seeds at 500, three under 260), 64-step windows 291.8, the same with lr 3e-4 345.7. (That
 # CPU's memory.py gave the preset 486.1, the one before it 456.2: the same code and seeds.)
-_PRESETS[("MaskedCartPole-v1", "ppo_clip")] = dict(
+PRESETS[("MaskedCartPole-v1", "ppo_clip")] = dict(
     network="gru", rnn_size=32, hidden_sizes=(64,), normalize_obs=True, lr=5e-4, clip_eps=0.1,
     ent_coef=0.0,
 )  # fmt: skip
 for _name in ("Cue-v0", "MemoryChain-bsuite"):
-    _PRESETS[(_name, "ppo_clip")] = dict(
+    PRESETS[(_name, "ppo_clip")] = dict(
         total_timesteps=100_000,
         num_envs=8,
         num_steps=64,
@@ -146,22 +142,9 @@ for _name in ("Cue-v0", "MemoryChain-bsuite"):
     )
 
 
-def preset(env: str, algo: str = "ppo_clip") -> Config:
-    """The tuned ``Config`` for ``env`` and ``algo``: ``Config(algo=algo, env=env)``, checked to
-    have a preset of its own (options after a colon kept in the config's ``env``:
-    ``brax/ant:backend=spring`` takes ``brax/ant``'s preset); ``ValueError`` lists those there
-    are."""
-    from pgjax.config import Config
-
-    if (base_name(env), algo) not in _PRESETS:
-        known = ", ".join(f"{e} ({a})" for e, a in _PRESETS)
-        raise ValueError(f"no preset for env={env!r}, algo={algo!r}; presets: {known}") from None
-    return Config(algo=algo, env=env)
-
-
 def presets() -> list[tuple[str, str]]:
     """The (env, algo) pairs that have a preset."""
-    return list(_PRESETS)
+    return list(PRESETS)
 
 
 # What an environment's PPO preset says about the environment rather than about PPO (its
@@ -170,42 +153,49 @@ ENV_FIELDS = ("total_timesteps", "gamma", "ent_coef", "reward_scale", "normalize
               "vf_clip", "activation", "network", "rnn_size", "action_dist")  # fmt: skip
 
 
-def settings(env: str, algo: str) -> list[tuple[str, dict[str, Any]]]:
-    """What ``Config(algo=algo, env=env)`` takes for the fields it is not given, before the
-    algorithm's defaults: ``[("preset", fields)]``, the pair's own preset; or
-    ``[("env", fields)]``, the environment's fields of its PPO preset (``ENV_FIELDS``, those
-    it sets); or ``[]`` for an environment without presets.
+TIME_LIMITS = {
+    "CartPole-v1": 500, "Acrobot-v1": 500, "Pendulum-v1": 200, "MountainCarContinuous-v0": 999,
+    "Breakout-MinAtar": 1000, "SpaceInvaders-MinAtar": 1000, "Asterix-MinAtar": 1000,
+    "Freeway-MinAtar": 2500, "brax/inverted_pendulum": 1000, "brax/ant": 1000,
+    "craftax/Craftax-Classic-Symbolic-v1": 10000, "craftax/Craftax-Symbolic-v1": 100000,
+    "MaskedCartPole-v1": 500, "Cue-v0": 0, "MemoryChain-bsuite": 1000,
+}  # fmt: skip
+"""The time limit (steps; 0: none) of each environment that has a preset, as its
+``EnvSpec.time_limit`` says with its default options (tests/test_defaults.py checks each
+against the environment): what a Monte Carlo algorithm's windows are sized by, without
+building the environment."""
+LIMIT_OPTIONS = ("max_steps_in_episode", "episode_length")
+"""The options that change a time limit (gymnax's params, Brax's)."""
 
-    A Monte Carlo algorithm (REINFORCE) regresses its critic on whole returns, so its critic is
-    never clipped, and its windows are as long as the time limit, so that every episode can end
-    inside one and be counted (shorter windows count only the short episodes, or none:
-    Freeway's 2500 steps)."""
+
+def time_limit(env: str) -> int:
+    """The time limit of ``env`` (``TIME_LIMITS``, or the option after the colon that sets
+    it); 0 where unknown."""
+    options = parse(env)[1]
+    limit = next((options[o] for o in LIMIT_OPTIONS if o in options), None)
+    return limit if isinstance(limit, int) else TIME_LIMITS.get(base_name(env), 0)
+
+
+def settings(env: str, algorithm: Any) -> list[tuple[str, dict]]:
+    """What ``Config(algo=algorithm.name, env=env)`` takes for the fields it is not given,
+    before the algorithm's defaults (``algorithm``: a ``pgjax.algorithms.Algorithm``):
+    ``[("preset", fields)]``, the pair's own preset; or ``[("env", fields)]``, the
+    environment's fields of its PPO preset (``ENV_FIELDS``, those it sets); or ``[]`` for an
+    environment without presets.
+
+    An algorithm whose estimator needs ``whole_episodes`` (REINFORCE) regresses its critic on
+    whole returns, so its critic is never clipped, and its windows are as long as the time
+    limit (at least its default ``num_steps``), so that every episode can end inside one and
+    be counted (shorter windows count only the short episodes, or none: Freeway's 2500
+    steps)."""
     name = base_name(env)
-    if (name, algo) in _PRESETS:
-        return [("preset", _PRESETS[(name, algo)])]
-    if (name, "ppo_clip") not in _PRESETS or algo not in REGISTRY:
+    if (name, algorithm.name) in PRESETS:
+        return [("preset", PRESETS[(name, algorithm.name)])]
+    if (name, "ppo_clip") not in PRESETS:
         return []
-    ppo = _PRESETS[(name, "ppo_clip")]
-    fields = {f: ppo[f] for f in ENV_FIELDS if f in ppo}
-    if REGISTRY[algo].estimator == "monte_carlo":
+    ppo = PRESETS[(name, "ppo_clip")]
+    fields: dict[str, Any] = {f: ppo[f] for f in ENV_FIELDS if f in ppo}
+    if algorithm.estimator.whole_episodes:
         fields.pop("vf_clip", None)
-        fields["num_steps"] = max(REGISTRY[algo].defaults["num_steps"], _time_limit(env))
+        fields["num_steps"] = max(algorithm.defaults.get("num_steps", 0), time_limit(env))
     return [("env", fields)]
-
-
-@functools.lru_cache
-def _time_limit(env: str) -> int:
-    from pgjax.envs import make_env
-
-    return make_env(env).spec.time_limit or 0
-
-
-def config_for(env: str, algo: str) -> tuple[Config, str]:
-    """``Config(algo=algo, env=env)``, and where its settings come from: ``"preset"`` (the
-    pair's own), ``"env settings"`` (the environment's fields of its PPO preset with the
-    algorithm's own sizes and learning rate) or ``"defaults"`` (the algorithm's defaults)."""
-    from pgjax.config import Config
-
-    layers = settings(env, algo)
-    kind = {"preset": "preset", "env": "env settings"}[layers[0][0]] if layers else "defaults"
-    return Config(algo=algo, env=env), kind

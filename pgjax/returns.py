@@ -18,7 +18,7 @@ Conventions (the environment contract of gymnax >= 1.0):
 
 Seed (policy gradient, tip 2, and the REINFORCE section): G_t = r_{t+1} + γ G_{t+1},
 computed backwards; GAE after Schulman et al. (2016), "High-Dimensional Continuous Control
-Using Generalized Advantage Estimation".
+Using Generalized Advantage Estimation"; V-trace after Espeholt et al. (2018), "IMPALA".
 """
 
 from __future__ import annotations
@@ -127,10 +127,11 @@ def gae(
     """Generalised advantage estimation, GAE(γ, λ).
 
     δ_t = r_t + γ (1 − term_t) V(s'_t) − V(s_t),
-    A_t = δ_t + γ λ (1 − done_t) A_{t+1},   A_T := 0.
+    A_t = δ_t + γ λ_t (1 − done_t) A_{t+1},   A_T := 0.
 
     λ = 1 gives the Monte Carlo advantage ``discounted_returns(...) − values``; λ = 0 the
-    one-step TD error δ_t (the seed's MC vs TD).
+    one-step TD error δ_t (the seed's MC vs TD). λ may differ per step (as rlax's
+    ``lambda_returns`` allows): ``lam[t]`` weighs the advantages after step t.
 
     Args:
       rewards: ``[T]`` float.
@@ -139,7 +140,7 @@ def gae(
       terminated: ``[T]`` bool.
       truncated: ``[T]`` bool.
       gamma: scalar discount.
-      lam: scalar λ in [0, 1].
+      lam: λ in [0, 1]: a scalar, or ``[T]`` (λ_t).
 
     Returns:
       ``[T]`` float advantages; the value targets are ``advantages + values``.
@@ -150,13 +151,88 @@ def gae(
     not_term = 1.0 - _as_float(terminated)
     not_done = 1.0 - _as_float(jnp.logical_or(terminated, truncated))
     deltas = rewards + gamma * not_term * next_values - values
+    if jnp.ndim(lam) == 0:
 
-    def step(a_next, x):
-        delta, nd = x
-        a = delta + gamma * lam * nd * a_next
-        return a, a
+        def step(a_next, x):
+            delta, nd = x
+            a = delta + gamma * lam * nd * a_next
+            return a, a
 
-    _, adv = jax.lax.scan(
-        step, jnp.zeros((), deltas.dtype), (deltas, not_done), reverse=True, unroll=16
-    )
+        xs = (deltas, not_done)
+    else:
+        chex.assert_shape(lam, rewards.shape)
+
+        def step(a_next, x):
+            delta, nd, lam_t = x
+            a = delta + gamma * lam_t * nd * a_next
+            return a, a
+
+        xs = (deltas, not_done, _as_float(lam))
+    _, adv = jax.lax.scan(step, jnp.zeros((), deltas.dtype), xs, reverse=True, unroll=16)
     return adv
+
+
+def vtrace(
+    rewards: Array,
+    values: Array,
+    next_values: Array,
+    terminated: Array,
+    truncated: Array,
+    log_rhos: Array,
+    gamma: float | Array,
+    lam: float | Array = 1.0,
+    rho_bar: float | Array = 1.0,
+    c_bar: float | Array = 1.0,
+) -> tuple[Array, Array]:
+    """V-trace targets and policy-gradient advantages (Espeholt et al. 2018, "IMPALA"), for a
+    window acted by a behaviour policy μ and learned by π.
+
+    The seed's importance sampling (E_p[f] = E_q[f p/q]) carried to many steps: each step's
+    ratio π(a_t|s_t)/μ(a_t|s_t) = exp(log_rhos[t]) is truncated twice,
+
+    ρ_t = min(ρ̄, π/μ),   c_t = λ min(c̄, π/μ),
+    δ_t = ρ_t (r_t + γ (1 − term_t) V(s'_t) − V(s_t)),
+    v_t = V(s_t) + δ_t + γ (1 − done_t) c_t (v_{t+1} − V(s_{t+1})),   v_T − V(s_T) := 0,
+    A_t = ρ_t (r_t + γ (1 − term_t) v'_t − V(s_t)),
+
+    where v'_t = λ_t v_{t+1} + (1 − λ_t) V(s_{t+1}) inside an episode (the λ-weighted target,
+    as rlax's ``vtrace_td_error_and_advantage`` forms it) and V(s'_t) after a cut (truncation,
+    or the end of the window); nothing follows a termination. ``v_t`` is the critic's target,
+    ``A_t`` the policy's weight of ∇log π(a_t|s_t). On-policy (π = μ) with ρ̄ = c̄ = ∞, v_t and
+    A_t are GAE(γ, λ)'s targets and advantages (``gae``), and with λ = 1 the discounted return
+    ``discounted_returns(...)`` and that minus V(s_t); ρ̄ bounds the fixed point the policy
+    learns toward, c̄ the variance of the traces.
+
+    Args:
+      rewards, values, next_values, terminated, truncated: ``[T]``, as for ``gae``.
+      log_rhos: ``[T]`` float, log π(a_t|s_t) − log μ(a_t|s_t) (carries no gradient).
+      gamma: scalar discount. lam: λ in [0, 1], scalar or ``[T]``.
+      rho_bar, c_bar: ρ̄ and c̄ (scalars, may be ``inf``).
+
+    Returns:
+      ``(v [T], A [T])``: the targets and the advantages, both without gradient.
+    """
+    chex.assert_rank([rewards, values, next_values, terminated, truncated, log_rhos], 1)
+    chex.assert_equal_shape([rewards, values, next_values, terminated, truncated, log_rhos])
+    rewards, values, next_values = map(_as_float, (rewards, values, next_values))
+    values, next_values = jax.lax.stop_gradient((values, next_values))
+    ratio = jnp.exp(jax.lax.stop_gradient(_as_float(log_rhos)))
+    rho, c = jnp.minimum(rho_bar, ratio), lam * jnp.minimum(c_bar, ratio)
+    not_term = 1.0 - _as_float(terminated)
+    not_done = 1.0 - _as_float(jnp.logical_or(terminated, truncated))
+    deltas = rho * (rewards + gamma * not_term * next_values - values)
+
+    def step(acc_next, x):
+        delta, nd, c_t = x
+        acc = delta + gamma * nd * c_t * acc_next
+        return acc, acc
+
+    _, acc = jax.lax.scan(step, jnp.zeros((), deltas.dtype), (deltas, not_done, c), reverse=True)
+    targets = values + acc
+    # v'_t = V(s'_t) + λ_t (v_{t+1} − V(s_{t+1})) inside an episode (where V(s'_t) is
+    # V(s_{t+1})), the bootstrap V(s'_t) after a cut and at the window's end
+    inside = jnp.concatenate([not_done[:-1], jnp.zeros((1,), not_done.dtype)])
+    following = jnp.concatenate([acc[1:], jnp.zeros((1,), acc.dtype)])
+    next_target = next_values + inside * lam * following
+    advantages = rho * (rewards + gamma * not_term * next_target - values)
+    return targets, advantages

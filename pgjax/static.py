@@ -9,10 +9,11 @@ import dataclasses
 
 import jax
 
-from pgjax.algorithms import REGISTRY, Algorithm
+from pgjax import algorithms
+from pgjax.algorithms import Algorithm
 from pgjax.config import Config
 from pgjax.envs import Env, EnvSpec, ObsNorm, make_env, normalize
-from pgjax.nets import CELLS, ActorCritic, make_actor_critic
+from pgjax.nets import ActorCritic, make_actor_critic, parse_network
 
 Array = jax.Array
 
@@ -25,7 +26,9 @@ class Static:
     (``num_envs * num_steps``); with ``axis_name`` (under ``shard_map``) the means, sums and
     maxima below run over all ``num_shards`` devices. ``sgd_epochs`` × ``sgd_minibatches``:
     the optax loop (policy and critic together, or the critic alone where the policy steps
-    apart); ``fit_critic``: whether that loop runs at all.
+    apart); ``fit_critic``: whether that loop runs at all (the estimator reads V(s));
+    ``windows``: the learner shuffles whole environment windows ``[T, N/M]`` (a recurrent
+    policy, or an estimator that recomputes its weights per minibatch), else single steps.
     """
 
     config: Config
@@ -42,6 +45,7 @@ class Static:
     fit_critic: bool
     critic_apart: bool
     normalize_advantages: bool
+    windows: bool
 
     @property
     def spec(self) -> EnvSpec:
@@ -71,11 +75,8 @@ class Static:
 def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
     """The actor-critic ``config`` asks for on an environment with ``spec`` (``network="auto"``:
     a CNN for image observations, else an MLP; ``"gru"``, ``"lstm"``: that torso, then the
-    cell; ``"mlp_gru"``…: the torso named, then the cell)."""
-    kind, _, cell = config.network.rpartition("_")  # "mlp_gru": torso "mlp", cell "gru"
-    if cell not in CELLS:  # feed-forward
-        kind, cell = cell, None
-    kind = kind or "auto"  # "gru": the auto torso
+    cell; ``"mlp_gru"``…: the torso named, then the cell; a registered torso by its name)."""
+    kind, cell = parse_network(config.network)
     if kind == "auto":
         kind = "cnn" if len(spec.obs_shape) == 3 else "mlp"
     if kind == "cnn" and len(spec.obs_shape) != 3:
@@ -103,18 +104,21 @@ def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
 
 
 def make_static(config: Config, num_shards: int = 1, axis_name: str | None = None) -> Static:
-    """Validate ``config`` and make its choices (``ValueError`` naming a wrong field)."""
+    """Validate ``config`` and make its choices (``ValueError`` naming a wrong field): every
+    choice is read from the algorithm's parts (its estimator and learner), none from its
+    name."""
     config.validate()
     env = make_env(config.env)
-    algorithm = REGISTRY[config.algo]
-    monte_carlo = algorithm.estimator == "monte_carlo"
-    critic_apart = algorithm.learner != "joint"  # the optax loop fits the critic alone
+    algorithm = algorithms.get(config.algo)
+    estimator, learner = algorithm.estimator, algorithm.learner
+    critic_apart = not learner.joint  # the optax loop fits the critic alone
     reuse = algorithm.reuse or critic_apart
     num_envs = config.num_envs // num_shards
+    net = actor_critic_for(config, env.spec)
     return Static(
         config=config,
         env=env,
-        net=actor_critic_for(config, env.spec),
+        net=net,
         algorithm=algorithm,
         num_envs=num_envs,
         num_steps=config.num_steps,
@@ -123,8 +127,8 @@ def make_static(config: Config, num_shards: int = 1, axis_name: str | None = Non
         axis_name=axis_name,
         sgd_epochs=config.num_epochs if reuse else 1,
         sgd_minibatches=config.num_minibatches if reuse else 1,
-        # REINFORCE without the critic baseline never reads V(s): nothing to fit
-        fit_critic=not (monte_carlo and config.baseline != "critic"),
+        fit_critic=estimator.reads_critic(config),
         critic_apart=critic_apart,
-        normalize_advantages=config.normalize_advantages and not monte_carlo,
+        normalize_advantages=config.normalize_advantages and estimator.normalize,
+        windows=net.recurrent or estimator.per_minibatch is not None,
     )

@@ -234,13 +234,21 @@ def make_loggers(
     for tracker in trackers:
         if tracker != "csv":
             require(tracker)
-    loggers = []
-    for tracker in dict.fromkeys(trackers):
-        if tracker == "tensorboard":
-            loggers.append(TensorBoardLogger(Path(run_dir) / "tensorboard", config, seed))
-        elif tracker == "wandb":
-            loggers.append(WandbLogger(run_dir, config, seed, **kwargs))
-    return loggers
+    return [
+        MAKERS[tracker](Path(run_dir), config, seed, **kwargs)
+        for tracker in dict.fromkeys(trackers)
+        if tracker != "csv"
+    ]
+
+
+MAKERS: dict[str, Any] = {
+    "tensorboard": lambda run_dir, config, seed, **_: TensorBoardLogger(
+        run_dir / "tensorboard", config, seed
+    ),
+    "wandb": lambda run_dir, config, seed, **kwargs: WandbLogger(run_dir, config, seed, **kwargs),
+}
+"""``--log`` name → ``(run folder, config, seed, **options) → Logger``: with ``TRACKERS``, the
+table a new sink is added to (``pgjax train --log`` takes its name from there)."""
 
 
 __all__ = [

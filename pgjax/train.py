@@ -144,11 +144,11 @@ def update(
     params, obs_norm = state.params, state.obs_norm
     # REINFORCE collects whole episodes from fresh starts, so R(τ) means the whole episode
     start = state.env
-    if static.algorithm.estimator == "monte_carlo":
+    if static.algorithm.estimator.fresh_episodes:
         start = reset(static.env, k_reset, static.num_envs, static.net)
     carry, traj, ends = collect(static, params, obs_norm, start, k_roll)
     batch, algo = estimate(static, params, obs_norm, traj, state.algo, hp, state.update == 0)
-    flat = batch.transitions()
+    flat = batch if static.windows else batch.transitions()
     beta = static.algorithm.state.beta(state.algo, hp)
     new_params, opt_state, stats = learn(static, params, state.opt_state, flat, k_learn, hp, beta)
     metrics, kl = report(static, state, new_params, batch, flat, ends, stats, hp)

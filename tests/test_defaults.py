@@ -8,8 +8,9 @@ import pytest
 
 from pgjax import Config, make_train
 from pgjax.checkpoint import CONFIG_FILE, load_config, save_config
-from pgjax.config import DEFAULTS
-from pgjax.presets import preset
+from pgjax.config import DEFAULTS, preset
+from pgjax.envs import make_env
+from pgjax.presets import TIME_LIMITS, time_limit
 
 
 def test_nothing_set_is_purejaxrls_cartpole_configuration():
@@ -106,3 +107,25 @@ def test_ppo_clip_with_only_algo_and_env_learns_pendulum():
     result = jax.jit(jax.vmap(make_train(config)))(jax.random.split(jax.random.key(0), 4))
     finals = [np.nanmean(seed[-10:]) for seed in np.asarray(result.metrics["episode_return"])]
     assert min(finals) > -400, finals
+
+
+@pytest.mark.parametrize("env", sorted(TIME_LIMITS))
+def test_the_time_limits_presets_read_are_the_environments(env):
+    """``Config`` sizes REINFORCE's windows by ``presets.TIME_LIMITS`` without building the
+    environment: each entry is what the environment says (where its suite is installed)."""
+    suite = env.partition("/")[0] if "/" in env else None
+    if suite:
+        pytest.importorskip(suite)
+    assert (make_env(env).spec.time_limit or 0) == TIME_LIMITS[env]
+    assert time_limit(f"{env}:max_steps_in_episode=77") == 77
+
+
+def test_making_a_config_builds_no_environment(monkeypatch):
+    from pgjax.envs import registry
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an environment was built to make a Config")
+
+    monkeypatch.setattr(registry, "make_gymnax", refuse)
+    config = Config(algo="reinforce", env="Freeway-MinAtar")
+    assert config.num_steps == 2500  # its time limit, read from the table

@@ -8,7 +8,7 @@ import pytest
 
 from pgjax import Config, HParams, make_train
 from pgjax.algorithms import REGISTRY, MeanBaseline, PolicyTerms
-from pgjax.config import ALGORITHMS
+from pgjax.algorithms import names as algorithm_names
 from pgjax.distributions import categorical_kl
 from pgjax.estimators import monte_carlo_weights
 from pgjax.rollout import Trajectory
@@ -166,7 +166,7 @@ def test_reinforce_critic_learns_the_true_value_on_probes(env, value):
     np.testing.assert_allclose(probes.critic_value(config, result), value, rtol=0.05)
 
 
-@pytest.mark.parametrize("algo", ALGORITHMS)
+@pytest.mark.parametrize("algo", algorithm_names())
 def test_every_algorithm_runs_with_finite_metrics(algo):
     config = Config(algo=algo, **SHORT)
     result = jax.jit(make_train(config))(jax.random.key(0))
@@ -224,7 +224,7 @@ LEARNS = {
 
 
 @pytest.mark.learning
-@pytest.mark.parametrize("algo", ALGORITHMS)
+@pytest.mark.parametrize("algo", algorithm_names())
 def test_every_algorithm_learns_cartpole_in_a_short_run(algo):
     config = Config(algo=algo, total_timesteps=LEARNS.get(algo, 300_000))
     returns = np.asarray(jax.jit(make_train(config))(jax.random.key(0)).metrics["episode_return"])

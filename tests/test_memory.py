@@ -241,7 +241,7 @@ print(json.dumps({
 def test_memory_is_needed_and_used_on_a_delayed_cue():
     """Cue-v0 (a cue, then the action asked for 8 steps later): the GRU preset solves it on
     every one of 8 seeds in 100k steps; the same without memory stays at chance (return 0)."""
-    from pgjax.presets import preset
+    from pgjax.config import preset
     from pgjax.progress import final_return
 
     keys = jax.random.split(jax.random.key(0), 8)

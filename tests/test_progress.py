@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from pgjax import Config, make_train
-from pgjax.presets import preset, presets
+from pgjax.config import preset
+from pgjax.presets import presets
 from pgjax.progress import final_return, train_in_chunks
 
 

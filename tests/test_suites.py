@@ -305,7 +305,7 @@ def test_a_suite_trains_resumes_to_the_same_bits_evaluates_and_renders(suite, tm
 def test_brax_inverted_pendulum_reaches_its_maximum_return():
     # one per step for 1000 steps: 1000 is the most an episode can return
     pytest.importorskip("brax")
-    from pgjax.presets import preset
+    from pgjax.config import preset
     from pgjax.progress import final_return
 
     config = preset("brax/inverted_pendulum")

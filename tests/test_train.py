@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pgjax import Config, HParams, make_train
-from pgjax.presets import preset
+from pgjax.config import preset
 from tests import probes
 
 probes.register()

@@ -24,8 +24,8 @@ import numpy as np
 from gymnax.environments import environment, spaces
 
 from pgjax import Config, envs, make_train
+from pgjax.config import preset
 from pgjax.envs.memory import MaskedCartPole
-from pgjax.presets import preset
 from pgjax.progress import final_return
 from pgjax.static import actor_critic_for
 

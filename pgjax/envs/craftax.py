@@ -12,6 +12,7 @@ each).
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,9 +34,16 @@ def craftax_names() -> list[str]:
     return [f"craftax/{n}" for n in NAMES]
 
 
+def make_craftax(name: str, **options: Any) -> DoneEnv:
+    """``craftax/<name>`` as a ``pgjax.envs.done.DoneEnv`` with the step limit a truncation;
+    Craftax's environments take no options."""
+    if options:
+        raise ValueError(f"Config.env='craftax/{name}:...': Craftax's environments take no options")
+    return _make_craftax(name)
+
+
 @functools.cache
-def make_craftax(name: str) -> DoneEnv:
-    """``craftax/<name>`` as a ``pgjax.envs.done.DoneEnv`` with the step limit a truncation."""
+def _make_craftax(name: str) -> DoneEnv:
     from craftax.craftax_env import make_craftax_env_from_name
 
     if "Classic" in name:

@@ -14,6 +14,7 @@ run folders, checkpoints, sweeps and the CLI carry it as they carry any other fi
 from __future__ import annotations
 
 import difflib
+import importlib
 import importlib.util
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,15 @@ from pgjax.envs.base import Env, check_contract
 from pgjax.envs.gymnax import from_gymnax, gymnax_names, make_gymnax, replace_params
 
 _FACTORIES: dict[str, Callable[[], Any]] = {}
-SUITES = ("gymnax", "brax", "craftax")
+_SUITES: dict[str, tuple[str, str, str]] = {
+    "brax": ("pgjax.envs.brax", "brax_names", "make_brax"),
+    "craftax": ("pgjax.envs.craftax", "craftax_names", "make_craftax"),
+}
+"""The optional suites: each one module of ``pgjax.envs`` (imported only when a name of the
+suite is used) with its names function (``() -> ["<suite>/<id>", ...]``) and its make function
+(``(id, **options) -> Env``); installed by the extra of the suite's name (``pgjax[brax]``). A
+new suite is its module and a line here."""
+SUITES = ("gymnax", *_SUITES)
 """The suites a name may start with (``<suite>/<id>``); gymnax's ids also stand alone."""
 
 
@@ -60,16 +69,16 @@ def suite_names(suite: str) -> list[str]:
     the ``pip install`` that adds a suite that is not installed."""
     if suite == "gymnax":
         return [f"gymnax/{n}" for n in gymnax_names()]
+    if suite not in _SUITES:
+        raise ValueError(f"no suite {suite!r}; suites: {', '.join(SUITES)}")
     _require(suite, suite)
-    if suite == "brax":
-        from pgjax.envs.brax import brax_names
+    return _suite(suite, 1)()
 
-        return brax_names()
-    if suite == "craftax":
-        from pgjax.envs.craftax import craftax_names
 
-        return craftax_names()
-    raise ValueError(f"no suite {suite!r}; suites: {', '.join(SUITES)}")
+def _suite(suite: str, which: int) -> Callable:
+    """The suite's names function (``which=1``) or make function (2), from its module."""
+    module = importlib.import_module(_SUITES[suite][0])
+    return getattr(module, _SUITES[suite][which])
 
 
 def parse(name: str) -> tuple[str, dict[str, Any]]:
@@ -120,15 +129,7 @@ def make_env(name: str) -> Env:
         return env
     if kind == "gymnax":
         return make_gymnax(base, **options)
-    if kind == "brax":
-        from pgjax.envs.brax import make_brax
-
-        return make_brax(base, **options)
-    from pgjax.envs.craftax import make_craftax
-
-    if options:
-        raise ValueError(f"Config.env={name!r}: Craftax's environments take no options")
-    return make_craftax(base)
+    return _suite(kind, 2)(base, **options)
 
 
 def _resolve(name: str) -> tuple[str, str, dict[str, Any]]:

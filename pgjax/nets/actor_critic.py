@@ -3,10 +3,11 @@ distribution, chosen once for an environment (``make_actor_critic``) and used by
 evaluation and rendering alike.
 
 Orthogonal initialisation as in PPO's reference code: gain √2 for hidden layers, 0.01 for the
-policy head, 1 for the value head; biases 0. Each layer names its own gain (its
-``kernel_init``); ``ActorCritic.init`` draws every kernel at once (``orthogonal_many``) and
-scales each by the gain its layer declares. Actor and critic are separate networks, or with
-``shared_torso`` the critic is a value head on the actor's torso.
+policy head, 1 for the value head; biases 0. Each of pgjax's layers names its own gain (its
+``kernel_init``); ``ActorCritic.init`` draws every such kernel at once (``orthogonal_many``)
+and scales each by the gain its layer declares. A registered torso (``pgjax.nets.register``)
+is the user's: its parameters keep their own initialisers. Actor and critic are separate
+networks, or with ``shared_torso`` the critic is a value head on the actor's torso.
 
 With memory (``pgjax.nets.recurrent``), a recurrent cell follows each torso (one, with a
 shared torso): ``step`` advances the hidden state by one observation per environment, as the
@@ -34,7 +35,7 @@ from pgjax.nets.init import (
     orthogonal_many,
 )
 from pgjax.nets.recurrent import Cell, initial_hidden, unroll
-from pgjax.nets.torsos import ACTIVATIONS, Torso
+from pgjax.nets.torsos import ACTIVATIONS, TORSOS, Torso, TorsoSpec, registered_torso
 
 Array = jax.Array
 
@@ -55,12 +56,13 @@ class Actor(nn.Module):
     ``head_sizes``: the policy head's own hidden layers, after the torso and the cell.
     """
 
-    torso: Torso
+    torso: nn.Module
     discrete: bool
     num_actions: int
     kernel_init: Callable = orthogonal
     cell: Cell | None = None
     head_sizes: Sequence[int] = ()
+    activation: str = "tanh"
 
     @nn.compact
     def __call__(self, obs: Array, hidden=None, first=None, with_features: bool = False):
@@ -71,7 +73,7 @@ class Actor(nn.Module):
         features = self.torso(obs)
         if self.cell is not None:
             hidden, features = self.cell(hidden, features, first)
-        x = _head_layers(features, self.head_sizes, self.torso.activation, self.kernel_init)
+        x = _head_layers(features, self.head_sizes, self.activation, self.kernel_init)
         out = nn.Dense(self.num_actions, kernel_init=self.kernel_init(POLICY_GAIN))(x)
         if not self.discrete:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
@@ -86,7 +88,7 @@ class Critic(nn.Module):
     V(s) ``[...]``. ``head_sizes``: the value head's own hidden layers (with ``activation``),
     after the torso and the cell."""
 
-    torso: Torso | None
+    torso: nn.Module | None
     kernel_init: Callable = orthogonal
     cell: Cell | None = None
     head_sizes: Sequence[int] = ()
@@ -143,7 +145,8 @@ class ActorCritic(NamedTuple):
     critic: Critic
     dist: ActionDist
     obs_shape: tuple[int, ...]
-    gains: tuple[float, ...]  # every kernel's gain, in the order of the parameters' leaves
+    gains: tuple[float, ...]  # the gain of every kernel of pgjax's layers, in leaf order
+    keeps_own: tuple[bool, ...] = ()  # per leaf: a registered torso's, with its own init
 
     @property
     def recurrent(self) -> bool:
@@ -157,21 +160,29 @@ class ActorCritic(NamedTuple):
 
     def init(self, key: Array) -> Params:
         """Parameters distributed as the modules' own initialisers would draw them (every
-        kernel orthogonal times its layer's gain, the rest zero), drawn faster to compile:
-        one normal draw and one column loop for all kernels (``orthogonal_many``)."""
+        kernel of pgjax's layers orthogonal times its layer's gain, their other parameters
+        zero), drawn faster to compile: one normal draw and one column loop for all those
+        kernels (``orthogonal_many``). A registered torso's parameters are its own
+        initialisers' draws."""
+        obs = jax.ShapeDtypeStruct(
+            self.obs_shape if not self.recurrent else (1, *self.obs_shape), jnp.float32
+        )
         shapes = jax.eval_shape(
-            lambda k, o: _init_modules(self.actor, self.critic, k, o),
-            jax.random.key(0),
-            jax.ShapeDtypeStruct(
-                self.obs_shape if not self.recurrent else (1, *self.obs_shape), jnp.float32
-            ),
+            lambda k, o: _init_modules(self.actor, self.critic, k, o), jax.random.key(0), obs
         )
         leaves, treedef = jax.tree.flatten(shapes)
-        kernels = [i for i, leaf in enumerate(leaves) if _is_kernel(leaf)]
+        keeps_own = self.keeps_own or (False,) * len(leaves)
+        kernels = [i for i, leaf in enumerate(leaves) if _is_kernel(leaf) and not keeps_own[i]]
         weights = orthogonal_many(key, [leaves[i].shape for i in kernels])
         values = [jnp.zeros(leaf.shape, leaf.dtype) for leaf in leaves]
         for i, gain, w in zip(kernels, self.gains, weights, strict=True):
             values[i] = gain * w
+        if any(keeps_own):  # the user's modules, by their own initialisers
+            zeros = jnp.zeros(obs.shape, obs.dtype)
+            own = jax.tree.leaves(
+                _init_modules(self.actor, self.critic, jax.random.fold_in(key, 1), zeros)
+            )
+            values = [o if keep else v for v, o, keep in zip(values, own, keeps_own, strict=True)]
         return jax.tree.unflatten(treedef, values)
 
     def policy(self, params: Params, obs: Array, memory: Memory | None = None):
@@ -280,8 +291,11 @@ def _is_kernel(leaf) -> bool:
 def _modules(
     spec: EnvSpec, kernel_init, torso, hidden_sizes, activation, shared_torso, cell, head_sizes
 ):
-    def body() -> Torso:
-        return Torso(len(spec.obs_shape), torso, tuple(hidden_sizes), activation, kernel_init)
+    def body() -> nn.Module:
+        if torso in TORSOS:
+            return Torso(len(spec.obs_shape), torso, tuple(hidden_sizes), activation, kernel_init)
+        return registered_torso(torso, TorsoSpec(tuple(spec.obs_shape), tuple(hidden_sizes),
+                                                 activation))  # fmt: skip
 
     def memory() -> Cell | None:
         return None if cell is None else Cell(cell[0], cell[1], kernel_init)
@@ -291,8 +305,20 @@ def _modules(
         critic = Critic(None, kernel_init, None, heads, activation)
     else:
         critic = Critic(body(), kernel_init, memory(), heads, activation)
-    actor = Actor(body(), spec.discrete, spec.num_actions, kernel_init, memory(), heads)
+    actor = Actor(body(), spec.discrete, spec.num_actions, kernel_init, memory(), heads, activation)
     return actor, critic
+
+
+def _keeps_own(actor: Actor, critic: Critic, params: Params) -> tuple[bool, ...]:
+    """Per leaf of ``params``: whether it belongs to a registered torso (the user's module,
+    which keeps its own initialisers)."""
+    users = {"actor": not isinstance(actor.torso, Torso)}
+    users["critic"] = critic.torso is not None and not isinstance(critic.torso, Torso)
+    flags = []
+    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
+        which = path[0].name  # Params.actor or Params.critic
+        flags.append(users[which] and len(path) > 2 and getattr(path[2], "key", None) == "torso")
+    return tuple(flags)
 
 
 def make_actor_critic(
@@ -308,13 +334,13 @@ def make_actor_critic(
     head_sizes: Sequence[int] = (),
 ) -> ActorCritic:
     """The actor-critic for an environment with ``spec``: ``torso`` ``"mlp"`` or ``"cnn"``
-    (images ``[H, W, C]``), hidden layers ``hidden_sizes`` with ``activation``; with
-    ``shared_torso`` the critic is a value head on the actor's torso. ``action_dist`` (a
-    continuous space's): ``"gaussian"`` (the sample clipped to the bounds) or
-    ``"tanh_normal"`` (squashed into them; ``pgjax.distributions.tanh_normal``). ``cell``:
-    ``None`` (feed-forward), ``"gru"`` or ``"lstm"`` of ``rnn_size`` units after each torso
-    (``pgjax.nets.recurrent``). ``head_sizes``: hidden layers each head has of its own, after
-    the torso and the cell."""
+    (images ``[H, W, C]``) of hidden layers ``hidden_sizes`` with ``activation``, or a torso
+    registered by that name (``pgjax.nets.register``); with ``shared_torso`` the critic is a
+    value head on the actor's torso. ``action_dist`` (a continuous space's): ``"gaussian"``
+    (the sample clipped to the bounds) or ``"tanh_normal"`` (squashed into them;
+    ``pgjax.distributions.tanh_normal``). ``cell``: ``None`` (feed-forward), ``"gru"`` or
+    ``"lstm"`` of ``rnn_size`` units after each torso (``pgjax.nets.recurrent``).
+    ``head_sizes``: hidden layers each head has of its own, after the torso and the cell."""
     rnn = None if cell is None else (cell, rnn_size)
     options = (torso, hidden_sizes, activation, shared_torso, rnn, head_sizes)
     actor, critic = _modules(spec, orthogonal, *options)
@@ -325,11 +351,16 @@ def make_actor_critic(
             jax.random.key(0),
             jnp.zeros(spec.obs_shape if cell is None else (1, *spec.obs_shape), jnp.float32),
         )
-    gains = tuple(float(x.reshape(-1)[0]) for x in jax.tree.leaves(probe) if _is_kernel(x))
+    keeps_own = _keeps_own(actor, critic, probe)
+    gains = tuple(
+        float(x.reshape(-1)[0])
+        for x, own in zip(jax.tree.leaves(probe), keeps_own, strict=True)
+        if _is_kernel(x) and not own
+    )
     if spec.discrete:
         dist = CATEGORICAL
     elif action_dist == "tanh_normal":
         dist = tanh_normal(spec.low, spec.high)
     else:
         dist = GAUSSIAN
-    return ActorCritic(actor, critic, dist, tuple(spec.obs_shape), gains)
+    return ActorCritic(actor, critic, dist, tuple(spec.obs_shape), gains, keeps_own)

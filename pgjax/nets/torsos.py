@@ -1,19 +1,40 @@
-"""Torsos: observations to features. An MLP (flattening the observation) or a small CNN for
-MinAtar-sized images. A recurrent cell would go after a torso, before the heads
-(``pgjax.nets.actor_critic``)."""
+"""Torsos: observations to features. An MLP (flattening the observation), a small CNN for
+MinAtar-sized images, or one registered by name (``register``): a user's own flax module, which
+keeps its own initialisers. A recurrent cell may follow a torso, before the heads
+(``pgjax.nets.actor_critic``); ``Config.network`` names both (``parse_network``).
+
+    import flax.linen as nn
+    from pgjax import nets
+
+    class Normed(nn.Module):  # observations [B, *obs_shape] -> features [B, H]
+        width: int = 64
+
+        @nn.compact
+        def __call__(self, obs):
+            x = obs.reshape((obs.shape[0], -1))
+            return nn.tanh(nn.LayerNorm()(nn.Dense(self.width)(x)))
+
+    nets.register("normed", lambda spec: Normed(spec.hidden_sizes[0]))
+    Config(network="normed"), Config(network="normed_gru")
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
 
+from pgjax.fields import did_you_mean
 from pgjax.nets.init import HIDDEN_GAIN, orthogonal
+from pgjax.nets.recurrent import CELLS
 
 Array = jax.Array
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 TORSOS = ("mlp", "cnn")
+"""pgjax's own torsos (``Torso``), orthogonally initialised."""
 
 
 class Torso(nn.Module):
@@ -42,3 +63,82 @@ class Torso(nn.Module):
         for width in self.hidden_sizes:
             x = act(nn.Dense(width, kernel_init=self.kernel_init(HIDDEN_GAIN))(x))
         return x.reshape((*batch_shape, x.shape[-1]))
+
+
+class TorsoSpec(NamedTuple):
+    """What a registered torso's factory is told: one observation's shape, and the widths and
+    activation ``Config.hidden_sizes`` and ``Config.activation`` ask for (its to use or not)."""
+
+    obs_shape: tuple[int, ...]
+    hidden_sizes: tuple[int, ...]
+    activation: str
+
+
+_REGISTERED: dict[str, Callable[[TorsoSpec], nn.Module]] = {}
+
+
+def register(name: str, factory: Callable[[TorsoSpec], nn.Module]) -> None:
+    """Make ``Config(network=name)`` (and ``name_gru``, ``name_lstm``: the torso, then a cell)
+    use ``factory(spec)``: a flax module mapping observations ``[B, *spec.obs_shape]`` to
+    features ``[B, H]`` (pgjax flattens other leading axes into ``B`` and back). It keeps its
+    own initialisers: pgjax's orthogonal initialisation applies only to pgjax's own layers.
+    Registering a name again replaces its factory."""
+    reserved = {"auto", *TORSOS, *CELLS}
+    if not isinstance(name, str) or not name.isidentifier() or name in reserved:
+        raise ValueError(
+            f"nets.register: name {name!r} must be an identifier other than "
+            f"{', '.join(sorted(reserved))}"
+        )
+    if name.endswith(tuple(f"_{c}" for c in CELLS)):
+        raise ValueError(f"nets.register: name {name!r} must not end with a cell's _gru, _lstm")
+    if not callable(factory):
+        raise ValueError(f"nets.register({name!r}, ...): the factory must be callable")
+    _REGISTERED[name] = factory
+
+
+def torso_names() -> list[str]:
+    """The torsos ``Config.network`` may name: pgjax's, then the registered ones."""
+    return [*TORSOS, *_REGISTERED]
+
+
+def network_names() -> list[str]:
+    """Every name ``Config.network`` may take: ``auto``, each torso, each cell alone (after
+    the ``auto`` torso), each torso followed by a cell (``mlp_gru``)."""
+    torsos = torso_names()
+    return ["auto", *torsos, *CELLS, *(f"{t}_{c}" for t in torsos for c in CELLS)]
+
+
+def parse_network(name: str) -> tuple[str, str | None]:
+    """``Config.network`` as (torso, cell): ``"mlp_gru"`` → ``("mlp", "gru")``, ``"gru"`` →
+    ``("auto", "gru")``, ``"cnn"`` → ``("cnn", None)``; ``ValueError`` naming the names there
+    are, for an unknown one."""
+    allowed = network_names()
+    if not isinstance(name, str) or name not in allowed:
+        raise ValueError(
+            f"Config.network={name!r} is unknown{did_you_mean(str(name), allowed)}; allowed: "
+            f"{', '.join(allowed)}; a torso of your own: pgjax.nets.register(name, factory)"
+        )
+    if name in CELLS:
+        return "auto", name
+    torso, _, cell = name.rpartition("_")
+    return (torso, cell) if cell in CELLS else (name, None)
+
+
+def registered_torso(name: str, spec: TorsoSpec) -> nn.Module:
+    """A registered torso's module for ``spec``, taking observations of any leading axes."""
+    return Features(_REGISTERED[name](spec), len(spec.obs_shape))
+
+
+class Features(nn.Module):
+    """A user's torso ``module`` (observations ``[B, *obs_shape]`` → ``[B, H]``) on any leading
+    axes ``[..., *obs_shape]``: flattened into one batch axis and back."""
+
+    module: Any
+    obs_rank: int
+
+    @nn.compact
+    def __call__(self, obs: Array) -> Array:
+        batch_shape = obs.shape[: obs.ndim - self.obs_rank]
+        x = obs.reshape((math.prod(batch_shape), *obs.shape[obs.ndim - self.obs_rank :]))
+        x = self.module(x)
+        return x.reshape((*batch_shape, *x.shape[1:]))
