@@ -28,7 +28,7 @@ import math
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,12 +230,29 @@ def hold(run_dir: str | Path) -> Iterator[None]:
 # ---- config -------------------------------------------------------------------------------
 
 
-def save_config(run_dir: str | Path, config: Config, seed: int) -> None:
-    """Write ``config.json``: every ``Config`` field and the seed."""
+def save_config(
+    run_dir: str | Path, config: Config, seed: int, imports: Sequence[str] = ()
+) -> None:
+    """Write ``config.json``: every ``Config`` field, the seed, and the modules imported to
+    name its parts (``pgjax train --import``: those a run folder was made with, and any
+    ``imports`` given now), so that evaluating or resuming it imports them again."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    modules = list(dict.fromkeys([*load_imports(run_dir), *imports]))
     body = {"config": dataclasses.asdict(config), "seed": seed}
+    if modules:
+        body["imports"] = modules
     write_atomic(run_dir / CONFIG_FILE, json.dumps(body, indent=2).encode())
+
+
+def load_imports(run_dir: str | Path) -> list[str]:
+    """The modules ``config.json`` says the run was made with (``[]`` if none, or no run)."""
+    try:
+        body = json.loads((Path(run_dir) / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return []
+    modules = body.get("imports", []) if isinstance(body, dict) else []
+    return [m for m in modules if isinstance(m, str)] if isinstance(modules, list) else []
 
 
 def load_config(run_dir: str | Path) -> tuple[Config, int]:
@@ -518,6 +535,7 @@ __all__ = [
     "hold",
     "load_checkpoint",
     "load_config",
+    "load_imports",
     "new_run",
     "plot_curve",
     "read_metrics_csv",

@@ -285,6 +285,7 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
         if args.overwrite:
             raise UserError("--overwrite makes a new run; --resume continues one: give one")
         run_dir = Path(args.resume)
+        import_run_modules(run_dir)
         checkpoint.load_config(run_dir)  # a clear error if it is not a run folder
         checkpoint.check_writable(run_dir, "--resume")
         with checkpoint.hold(run_dir):  # one process at a time in a run folder
@@ -365,6 +366,7 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
             should_stop=stop,
             state=state,
             metrics=metrics,
+            imports=IMPORTED,
         )
     seconds = time.perf_counter() - start
     done = int(result.state.update)
@@ -454,6 +456,7 @@ def run_eval(args: EvalArgs) -> int:
 
     if args.episodes < 1:
         raise UserError(f"--episodes={args.episodes}: must be a positive integer")
+    import_run_modules(args.run_dir)
     config, seed = checkpoint.load_config(args.run_dir)
     if args.render:
         if not can_render(config.env):
@@ -626,14 +629,34 @@ def import_modules(argv: list[str]) -> list[str]:
             modules.append(arg.partition("=")[2])
         else:
             rest.append(arg)
+    _import(modules, "--import")
+    return rest
+
+
+IMPORTED: list[str] = []
+"""The modules ``--import`` named in this process (recorded in a run folder's config.json)."""
+
+
+def _import(modules: list[str], what: str) -> None:
+    """Import ``modules`` (the current folder searched first), a ``UserError`` naming ``what``
+    (the flag, or the run folder that recorded them) for one that cannot be."""
     if modules and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for module in modules:
         try:
             importlib.import_module(module)
         except ImportError as error:
-            raise UserError(f"--import {module}: {error}") from None
-    return rest
+            raise UserError(f"{what} {module}: {error}") from None
+        if module not in IMPORTED:
+            IMPORTED.append(module)
+
+
+def import_run_modules(run_dir: str | Path) -> None:
+    """Import the modules a run folder records (it was trained with ``--import``), before its
+    config is read: its environment or algorithm may be registered there."""
+    from pgjax import checkpoint
+
+    _import(checkpoint.load_imports(run_dir), f"{run_dir} was trained with --import")
 
 
 def main(argv: list[str] | None = None) -> int:

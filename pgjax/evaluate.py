@@ -107,7 +107,7 @@ def record_episode(
             k_act, k_env = jax.random.split(k)
             hidden, action = act(k_act[None], obs, hidden, jnp.zeros(1, bool))
             next_state, ts = env.step(jax.random.split(k_env)[None], env_state, action)
-            out = (env_state, obs[0], ts.reward[0], done)
+            out = (env_state, jax.tree.map(lambda x: x[0], obs), ts.reward[0], done)
             return (ts.obs, next_state, done | ts.terminated[0] | ts.truncated[0], hidden), out
 
         init = (obs, env_state, jnp.zeros((), bool), start(1))

@@ -15,10 +15,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pgjax.envs.registry import base_name
+from pgjax.envs.registry import base_name, renderer
 from pgjax.evaluate import Episode
 
 W, H = 400, 300
@@ -120,6 +121,8 @@ def _craftax(env: str, episode: Episode) -> list[Image.Image]:
 
 def can_render(env: str) -> bool:
     base = base_name(env)
+    if renderer(env) is not None:
+        return True
     return base in _RENDERERS or base.endswith("-MinAtar") or base.split("/")[0] in SUITES
 
 
@@ -129,7 +132,8 @@ SUITES = ("brax", "craftax")  # Brax: an HTML page (its own renderer); Craftax: 
 def renderable() -> list[str]:
     """The environments ``save`` can draw (every ``*-MinAtar`` id, Brax's and Craftax's
     besides these)."""
-    return [*_RENDERERS, "*-MinAtar", "brax/* (.html)", "craftax/*"]
+    return [*_RENDERERS, "*-MinAtar", "brax/* (.html)", "craftax/*",
+            "environments registered with render=..."]  # fmt: skip
 
 
 def frames(env: str, episode: Episode) -> list[Image.Image]:
@@ -137,12 +141,26 @@ def frames(env: str, episode: Episode) -> list[Image.Image]:
     base = base_name(env)
     if not can_render(env):
         raise ValueError(f"cannot render {env!r}; renderable: {', '.join(renderable())}")
+    draw_registered = renderer(env)
+    if draw_registered is not None:  # the one registered with the environment
+        step = lambda tree, i: jax.tree.map(lambda x: x[i], tree)  # noqa: E731
+        return [
+            _image(draw_registered(step(episode.env_states, i), step(episode.obs, i)))
+            for i in range(len(episode.rewards))
+        ]
     if base.startswith("brax/"):
         raise ValueError(f"{env!r} renders to an HTML page (save_html), not to frames")
     if base.startswith("craftax/"):
         return _craftax(base, episode)
     draw = _minatar if base.endswith("-MinAtar") else _RENDERERS[base]
     return [draw(episode.env_states, i, episode.obs) for i in range(len(episode.rewards))]
+
+
+def _image(drawn) -> Image.Image:
+    """A registered renderer's drawing as an RGB image (a PIL image, or ``uint8 [H, W, 3]``)."""
+    if isinstance(drawn, Image.Image):
+        return drawn.convert("RGB")
+    return Image.fromarray(np.clip(np.asarray(drawn), 0, 255).astype(np.uint8)).convert("RGB")
 
 
 def save_gif(env: str, episode: Episode, path: str | Path, fps: int = 30) -> Path:

@@ -18,6 +18,7 @@ from pgjax.envs import (
     init_episode_stats,
     update_episode_stats,
 )
+from pgjax.envs.base import MASK
 from pgjax.nets import ActorCritic, Memory
 
 Array = jax.Array
@@ -102,7 +103,7 @@ def rollout(
     Returns:
       The carry after T steps, the ``Trajectory`` ``[T, N, ...]`` and the ``EpisodeEnds``.
     """
-    num_envs = carry.obs.shape[0]
+    num_envs = jax.tree.leaves(carry.obs)[0].shape[0]
     spec = env.spec
     # Every step's randomness is drawn here, for all T steps in one call each, rather than
     # by small calls in the sequential loop: the action noise, and each environment's keys
@@ -151,12 +152,15 @@ def rollout(
 
 def nonfinite_steps(traj: Trajectory) -> Array:
     """Boolean ``[T, N]``: the steps whose reward or observations (the one acted on, or the
-    next) hold inf or NaN. Such values come from the environment, not from learning; a
-    healthy run has none (its metric ``env_nonfinite`` counts them per update)."""
+    next) hold inf or NaN, or whose action mask leaves no legal action. Such values come from
+    the environment, not from learning; a healthy run has none (its metric ``env_nonfinite``
+    counts them per update)."""
     bad = ~jnp.isfinite(traj.reward)
     for obs in jax.tree.leaves((traj.obs, traj.next_obs)):
         if jnp.issubdtype(obs.dtype, jnp.inexact):
             bad |= ~jnp.all(jnp.isfinite(obs.reshape((*obs.shape[:2], -1))), axis=-1)
+    if isinstance(traj.obs, dict) and MASK in traj.obs:  # no legal action to take
+        bad |= ~jnp.any(traj.obs[MASK], axis=-1)
     return bad
 
 

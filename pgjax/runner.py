@@ -49,6 +49,7 @@ def run(
     should_stop: Callable[[], bool] | None = None,
     state: TrainState | None = None,
     metrics: dict[str, np.ndarray] | None = None,
+    imports: Sequence[str] = (),
 ) -> TrainResult:
     """Train ``config`` from ``jax.random.key(seed)`` in ``num_chunks`` compiled chunks,
     handing every logger the metrics (live ones every update, the others every chunk).
@@ -69,7 +70,8 @@ def run(
     continue from these instead (what ``checkpoint.restore`` gives).
 
     ``should_stop`` is asked after each chunk; the result's ``state.update`` says how far the
-    run got.
+    run got. ``imports``: modules that register the run's parts, recorded in ``config.json``
+    (``pgjax train --import``).
     """
     loggers = list(loggers)
     check_seed(seed)
@@ -85,7 +87,7 @@ def run(
         with folder as run_dir:
             if resume and state is None and (run_dir / checkpoint.CHECKPOINT_FILE).exists():
                 state, metrics = checkpoint.restore(run_dir, config, seed)
-            checkpoint.save_config(run_dir, config, seed)
+            checkpoint.save_config(run_dir, config, seed, imports)
             loggers.append(CsvLogger(run_dir, metrics))
             result = _chunks(
                 config, seed, run_dir, loggers, num_chunks, should_stop, state, metrics

@@ -13,6 +13,7 @@ from pgjax import algorithms
 from pgjax.algorithms import Algorithm
 from pgjax.config import Config
 from pgjax.envs import Env, EnvSpec, ObsNorm, make_env, normalize
+from pgjax.envs.base import MASK
 from pgjax.nets import ActorCritic, make_actor_critic, parse_network
 
 Array = jax.Array
@@ -77,13 +78,18 @@ def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
     a CNN for image observations, else an MLP; ``"gru"``, ``"lstm"``: that torso, then the
     cell; ``"mlp_gru"``…: the torso named, then the cell; a registered torso by its name)."""
     kind, cell = parse_network(config.network)
+    if spec.obs_spec is None:
+        shapes = [spec.obs_shape]
+    else:
+        shapes = [tuple(v.shape) for k, v in spec.obs_spec.items() if k != MASK]
+    images = any(len(shape) == 3 for shape in shapes)
     if kind == "auto":
-        kind = "cnn" if len(spec.obs_shape) == 3 else "mlp"
-    if kind == "cnn" and len(spec.obs_shape) != 3:
+        kind = "cnn" if images else "mlp"
+    if kind == "cnn" and not images:
         raise ValueError(
-            f"Config.network={config.network!r} needs image observations [H, W, C]; "
-            f"{config.env} gives "
-            f"shape {spec.obs_shape}; use network='mlp' or 'auto'"
+            f"Config.network={config.network!r} needs image observations [H, W, C] (a leaf of "
+            f"rank 3, for a structured observation); {config.env} gives shape "
+            f"{shapes[0] if len(shapes) == 1 else shapes}; use network='mlp' or 'auto'"
         )
     if config.action_dist != "auto" and spec.discrete:
         raise ValueError(

@@ -77,7 +77,9 @@ def init(static: Static, key: Array, hp: HParams) -> TrainState:
         params=params,
         opt_state=init_opt_state(static, params, hp),
         env=reset(static.env, static.shard_key(k_env), static.num_envs, static.net),
-        obs_norm=init_obs_norm(static.spec.obs_shape),
+        obs_norm=init_obs_norm(
+            static.spec.obs_shape if static.spec.obs_spec is None else static.spec.obs_spec
+        ),
         algo=static.algorithm.state.init(hp),
         key=k_next,
         update=jnp.zeros((), jnp.int32),
@@ -163,7 +165,7 @@ def update(
 
 
 def _update_norm(static: Static, obs_norm: ObsNorm, traj: Trajectory) -> ObsNorm:
-    raw = traj.obs.reshape((static.batch, *static.spec.obs_shape))
+    raw = jax.tree.map(lambda x: x.reshape((static.batch, *x.shape[2:])), traj.obs)
     return update_obs_norm(obs_norm, raw, static.axis_name)
 
 

@@ -239,15 +239,21 @@ def test_the_cli_trains_resumes_evaluates_and_sweeps_a_users_environment(tmp_pat
     run = ["train", *TINY, "--env", "my-walk", "--run-dir", "walk"]
     out = pgjax(*run, "--total-timesteps", 3_200, "--import", "my_envs", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    # without the module the name is unknown, and the message says how to bring it
+    # the run's config.json records the module, so --resume and eval import it again
+    saved = json.loads((tmp_path / "walk" / "config.json").read_text())
+    assert saved["imports"] == ["my_envs"]
     out = pgjax("train", "--resume", "walk", "--total-timesteps", 6_400, cwd=tmp_path)
-    user_error(out, "Config.env='my-walk' is unknown", "--import")
-    out = pgjax(
-        "train", "--resume", "walk", "--total-timesteps", 6_400, "--import", "my_envs", cwd=tmp_path
-    )
     assert out.returncode == 0, out.stderr
     metrics = checkpoint.read_metrics_csv(tmp_path / "walk" / "metrics.csv")
     assert len(metrics["update"]) == 100 and metrics["episode_length"][-1] == 10.0
+    out = pgjax("eval", "walk", "--episodes", 4, cwd=tmp_path)
+    assert out.returncode == 0 and "over 4 episodes" in out.stdout, out.stderr
+    # a folder that does not record it (made before pgjax recorded imports): the name is
+    # unknown, and the message says how to bring it
+    del saved["imports"]
+    (tmp_path / "walk" / "config.json").write_text(json.dumps(saved))
+    out = pgjax("eval", "walk", "--episodes", 4, cwd=tmp_path)
+    user_error(out, "'my-walk' is unknown", "--import")
     out = pgjax("eval", "walk", "--episodes", 4, "--import=my_envs", cwd=tmp_path)
     assert out.returncode == 0 and "over 4 episodes" in out.stdout, out.stderr
     sweep = ["sweep", "--import", "my_envs", *TINY, "--env", "my-walk", "--total-timesteps", 640]

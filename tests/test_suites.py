@@ -25,9 +25,14 @@ def run(env, actions):
     states, steps = [], []
     for i, action in enumerate(actions):
         states.append(state)
-        state, ts = step(jax.random.split(jax.random.key(i + 1), (N, 2)), state, action)
+        state, ts = step(step_keys(i), state, action)
         steps.append(ts)
     return obs, states, steps
+
+
+def step_keys(i):
+    """The keys ``run`` gives step ``i``: a transition key and a reset key per environment."""
+    return jax.random.split(jax.random.key(i + 1), (N, 2))
 
 
 def check_shapes(env, obs, ts):
@@ -123,7 +128,7 @@ def test_a_wrong_name_says_what_is_allowed(name, message):
         envs.make_env(name)
 
 
-@pytest.mark.parametrize("suite", ["brax", "craftax"])
+@pytest.mark.parametrize("suite", ["brax", "craftax", "jumanji", "navix", "xminigrid", "pgx"])
 def test_a_missing_extra_names_its_pip_install(suite, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -179,135 +184,3 @@ def test_five_values_without_a_limit_learn_the_cut_as_the_end():
         config = Config(env="constant-five-done", total_timesteps=40_000, **PROBE)
         result = jax.jit(make_train(config))(jax.random.key(0))
         assert probes.critic_value(config, result) < 5.0
-
-
-# ---- Brax ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def brax():
-    return pytest.importorskip("brax")
-
-
-def test_brax_keeps_the_contract(brax):
-    # inverted_pendulum cut at 5 steps: actions of 0 keep the pole up that long (truncated);
-    # pushed at +1 without a limit it falls past 0.2 rad (terminated), as Brax's own step says
-    env = envs.make_env("brax/inverted_pendulum:backend=positional,episode_length=5")
-    assert env.spec.low.tolist() == [-1.0] and env.spec.high.tolist() == [1.0]
-    zeros = jnp.zeros((N, 1))
-    obs, states, steps = run(env, [zeros] * 6)
-    check_shapes(env, obs, steps[0])
-    ends = [(bool(ts.terminated.any()), ts.truncated.tolist()) for ts in steps]
-    assert ends == [(False, [False] * N)] * 4 + [(False, [True] * N), (False, [False] * N)]
-    raw = jax.vmap(env.env.step)(states[4].env_state, zeros).obs
-    np.testing.assert_allclose(steps[4].final_obs, raw, rtol=1e-6)
-    assert not np.allclose(steps[4].obs, raw)
-    np.testing.assert_array_equal(steps[5].obs.shape, obs.shape)
-
-    env = envs.make_env("brax/inverted_pendulum:backend=positional")
-    obs, states, steps = run(env, [jnp.ones((N, 1))] * 40)
-    first = next(i for i, ts in enumerate(steps) if ts.terminated.any())
-    ts = steps[first]
-    assert ts.terminated.all() and not ts.truncated.any()
-    raw = jax.vmap(env.env.step)(states[first].env_state, jnp.ones((N, 1))).obs
-    np.testing.assert_allclose(ts.final_obs, raw, rtol=1e-6)
-    assert (np.abs(ts.final_obs[:, 1]) > 0.2).all() and (np.abs(ts.obs[:, 1]) < 0.05).all()
-
-
-def test_brax_names_and_backends(brax):
-    assert "brax/ant" in envs.suite_names("brax")
-    with pytest.raises(ValueError, match=r"did you mean 'brax/ant'"):
-        envs.check_env("brax/antt")
-    with pytest.raises(ValueError, match="backend='warp' is unknown; allowed: generalized"):
-        envs.make_env("brax/ant:backend=warp")
-
-
-# ---- Craftax ---------------------------------------------------------------------------------
-
-
-def test_craftax_splits_its_done_and_reports_achievements():
-    pytest.importorskip("craftax")
-    env = envs.make_env("craftax/Craftax-Classic-Symbolic-v1")
-    assert env.spec.time_limit == 10_000 and env.spec.num_actions == 17
-    assert "achievement_collect_wood" in env.spec.episode_info
-    env = env._replace(params=env.params.replace(max_timesteps=5))  # a limit a test can reach
-    noop = jnp.zeros(N, jnp.int32)
-    obs, states, steps = run(env, [noop] * 5)
-    check_shapes(env, obs, steps[0])
-    assert np.asarray(steps[4].truncated).all() and not np.asarray(steps[4].terminated).any()
-    assert not any(np.asarray(ts.truncated | ts.terminated).any() for ts in steps[:4])
-    raw = jax.vmap(env.env.step_env, in_axes=(0, 0, 0, None))(
-        jax.random.split(jax.random.key(9), N), states[4].env_state, noop, env.params
-    )[0]
-    np.testing.assert_allclose(steps[4].final_obs, raw)
-
-    # environment 1 dies having collected wood: a termination, reported with its achievement
-    state = states[1]
-    inner = state.env_state
-    inner = inner.replace(
-        player_health=inner.player_health.at[1].set(0.0),
-        achievements=inner.achievements.at[1, 0].set(True),
-    )
-    step = jax.jit(env.step)
-    _, ts = step(jax.random.split(jax.random.key(3), (N, 2)), state._replace(env_state=inner), noop)
-    assert np.asarray(ts.terminated).tolist() == [False, True]
-    assert not np.asarray(ts.truncated).any()
-    assert float(ts.info["achievement_collect_wood"][1]) == 1.0
-    assert float(ts.info["achievements"][1]) >= 1.0
-
-
-# ---- the whole workflow on each extra suite --------------------------------------------------
-
-SMOKE = {
-    "brax": "brax/inverted_pendulum:backend=positional",
-    "craftax": "craftax/Craftax-Classic-Symbolic-v1",
-}
-
-
-@pytest.mark.parametrize("suite", list(SMOKE))
-def test_a_suite_trains_resumes_to_the_same_bits_evaluates_and_renders(suite, tmp_path):
-    pytest.importorskip(suite)
-    from pgjax import checkpoint, render
-    from pgjax.evaluate import evaluate, record_episode
-    from pgjax.runner import run as run_folder
-
-    tanh = {"action_dist": "tanh_normal"} if suite == "brax" else {}
-    config = Config(
-        env=SMOKE[suite],
-        num_envs=4,
-        num_steps=8,
-        num_minibatches=2,
-        total_timesteps=4 * 32,
-        anneal_lr=False,  # the half run's schedule would end at its own half-way
-        **tanh,
-    )
-    run_folder(config, run_dir=tmp_path / "whole", num_chunks=2)
-    run_folder(config.replace(total_timesteps=4 * 16), run_dir=tmp_path / "half", num_chunks=2)
-    result = run_folder(config, run_dir=tmp_path / "half", resume=True, num_chunks=2)
-    for name in (checkpoint.CHECKPOINT_FILE, checkpoint.METRICS_FILE):
-        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "half" / name).read_bytes()
-    if suite == "craftax":
-        assert "episode_achievement_collect_wood" in result.metrics
-    state, _ = checkpoint.restore(tmp_path / "half", config, 0)
-    returns = evaluate(config, state, jax.random.key(1), episodes=2)
-    assert returns.shape == (2,) and np.isfinite(returns).all()
-    episode = record_episode(config, state, jax.random.key(2))
-    assert 0 < len(episode.rewards) <= envs.make_env(config.env).spec.time_limit
-    if suite == "brax":
-        page = render.save(config.env, episode, tmp_path / "episode.html").read_text()
-        assert "<html" in page.lower()
-    else:
-        path = render.save(config.env, episode, tmp_path / "episode.gif")
-        assert path.read_bytes()[:6] == b"GIF89a"
-
-
-@pytest.mark.learning
-def test_brax_inverted_pendulum_reaches_its_maximum_return():
-    # one per step for 1000 steps: 1000 is the most an episode can return
-    pytest.importorskip("brax")
-    from pgjax.config import preset
-    from pgjax.progress import final_return
-
-    config = preset("brax/inverted_pendulum")
-    result = jax.jit(make_train(config))(jax.random.key(0))
-    assert final_return({"episode_return": np.asarray(result.metrics["episode_return"])}) > 950

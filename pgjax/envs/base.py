@@ -30,6 +30,10 @@ class EnvSpec(NamedTuple):
     bounds ``[A]`` (continuous only, else ``None``). ``action_shape``: the space's own shape.
     ``time_limit``: the steps after which an episode is truncated (``None``: unknown).
     ``episode_info``: the names of ``TimeStep.info``, the statistics each ended episode reports.
+    ``obs_spec``: for a structured observation, a dict ``{name: jax.ShapeDtypeStruct}`` of one
+    observation's leaves (``obs_shape`` is then ``()``); ``None`` for one array. A leaf named
+    ``action_mask`` (``MASK``), ``bool [num_actions]``, is the legal actions: masked actions
+    have probability 0.
     """
 
     obs_shape: tuple[int, ...]
@@ -40,6 +44,49 @@ class EnvSpec(NamedTuple):
     action_shape: tuple[int, ...] = ()
     time_limit: int | None = None
     episode_info: tuple[str, ...] = ()
+    obs_spec: Any = None
+
+    @property
+    def masked(self) -> bool:
+        """Whether the observation carries a legal-action mask (``MASK``)."""
+        return self.obs_spec is not None and MASK in self.obs_spec
+
+
+MASK = "action_mask"
+"""The name of a structured observation's legal-action mask, ``bool [num_actions]``."""
+
+
+def example_obs(spec: EnvSpec, batch_shape: tuple[int, ...] = ()) -> Any:
+    """Zeros shaped as observations of ``spec`` with leading axes ``batch_shape`` (an array of
+    float32, or a dict of its leaves; a mask all true): what networks are initialised on."""
+    if spec.obs_spec is None:
+        return jnp.zeros((*batch_shape, *spec.obs_shape), jnp.float32)
+    return {
+        k: (jnp.ones if k == MASK else jnp.zeros)((*batch_shape, *v.shape), v.dtype)
+        for k, v in spec.obs_spec.items()
+    }
+
+
+def structured_spec(name: str, example: Any) -> dict[str, Any]:
+    """``EnvSpec.obs_spec`` of one observation ``example`` (arrays or shapes): a dict of arrays
+    (a NamedTuple's fields taken as its names); ``ValueError`` naming the environment for any
+    other structure."""
+    if hasattr(example, "_asdict"):
+        example = example._asdict()
+    if not isinstance(example, dict) or not all(
+        isinstance(k, str) and hasattr(v, "shape") and hasattr(v, "dtype")
+        for k, v in example.items()
+    ):
+        raise ValueError(
+            f"Config.env={name!r}: a structured observation must be a flat dict (or NamedTuple) "
+            f"of arrays; got {jax.tree.structure(example)}"
+        )
+    return {k: jax.ShapeDtypeStruct(tuple(v.shape), v.dtype) for k, v in example.items()}
+
+
+def as_dict(obs: Any) -> Any:
+    """A NamedTuple observation as the dict of its fields; anything else as it is."""
+    return obs._asdict() if hasattr(obs, "_asdict") else obs
 
 
 class TimeStep(NamedTuple):
@@ -97,29 +144,58 @@ def reset_where(
 
 def space_spec(name: str, obs_space: Any, action_space: Any, limit: int | None) -> EnvSpec:
     """The ``EnvSpec`` of gymnax-style spaces (gymnax's, or any suite's with the same
-    attributes: ``n`` for a discrete space, ``low``/``high``/``shape`` for a box)."""
-    obs_shape = tuple(obs_space.shape)
-    if hasattr(action_space, "n"):
-        if int(action_space.n) < 1:
+    attributes: ``n`` for a discrete space, ``low``/``high``/``shape`` for a box; a ``Dict``
+    observation space's ``spaces`` give a structured observation), or of dm_env-style specs
+    (jumanji's: ``num_values``, ``minimum``/``maximum``, ``generate_value()`` for a structured
+    observation)."""
+    obs_shape, obs_spec = _observation(name, obs_space)
+    spec = _actions(name, action_space, limit)
+    return spec._replace(obs_shape=obs_shape, obs_spec=obs_spec)
+
+
+def _observation(name: str, space: Any) -> tuple[tuple[int, ...], Any]:
+    """(obs_shape, obs_spec) of an observation space or spec."""
+    if hasattr(space, "spaces") and isinstance(space.spaces, dict):  # gymnax's Dict
+        leaves = {
+            k: jax.ShapeDtypeStruct(tuple(v.shape), getattr(v, "dtype", jnp.float32))
+            for k, v in space.spaces.items()
+        }
+        return (), structured_spec(name, leaves)
+    if hasattr(space, "shape"):
+        return tuple(space.shape), None
+    if hasattr(space, "generate_value"):  # a dm_env / jumanji spec of a structure
+        return (), structured_spec(name, space.generate_value())
+    raise ValueError(
+        f"Config.env={name!r}: observation space {type(space).__name__} is not supported; "
+        "allowed: a Box (shape), a Dict of them, or a spec with generate_value()"
+    )
+
+
+def _actions(name: str, space: Any, limit: int | None) -> EnvSpec:
+    """The action half of an ``EnvSpec`` (observations filled in by the caller)."""
+    n = getattr(space, "n", getattr(space, "num_values", None))
+    if n is not None and jnp.ndim(n) == 0:
+        if int(n) < 1:
             raise ValueError(
-                f"Config.env={name!r}: its action space is Discrete({int(action_space.n)}); it "
-                "needs at least one action"
+                f"Config.env={name!r}: its action space is Discrete({int(n)}); it needs at "
+                "least one action"
             )
-        return EnvSpec(obs_shape, True, int(action_space.n), time_limit=limit)
-    if hasattr(action_space, "low") and hasattr(action_space, "shape"):
-        shape = tuple(action_space.shape) or (1,)
+        return EnvSpec((), True, int(n), time_limit=limit)
+    low = getattr(space, "low", getattr(space, "minimum", None))
+    high = getattr(space, "high", getattr(space, "maximum", None))
+    if n is None and low is not None and high is not None and hasattr(space, "shape"):
+        shape = tuple(space.shape) or (1,)
         if len(shape) != 1 or shape[0] < 1:
             raise ValueError(
-                f"Config.env={name!r}: its action space is a Box of shape "
-                f"{tuple(action_space.shape)}; allowed: a vector of at least one dimension, "
-                "or a scalar"
+                f"Config.env={name!r}: its action space is a Box of shape {tuple(space.shape)}; "
+                "allowed: a vector of at least one dimension, or a scalar"
             )
-        low = jnp.broadcast_to(jnp.asarray(action_space.low, jnp.float32), shape)
-        high = jnp.broadcast_to(jnp.asarray(action_space.high, jnp.float32), shape)
-        return EnvSpec(obs_shape, False, shape[0], low, high, tuple(action_space.shape), limit)
+        low = jnp.broadcast_to(jnp.asarray(low, jnp.float32), shape)
+        high = jnp.broadcast_to(jnp.asarray(high, jnp.float32), shape)
+        return EnvSpec((), False, shape[0], low, high, tuple(space.shape), limit)
     raise ValueError(
-        f"Config.env={name!r}: action space {type(action_space).__name__} is not supported; "
-        "allowed: Discrete or Box"
+        f"Config.env={name!r}: action space {type(space).__name__} is not supported; allowed: "
+        "Discrete (one choice of n) or Box (a vector of reals)"
     )
 
 
@@ -153,15 +229,9 @@ def check_contract(env: Env, name: str) -> None:
             f"Config.env={name!r}: its reset or step fails ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''})"
         ) from error
-    wanted = (n, *spec.obs_shape)
     for what, x in (("reset's observations", obs), ("step's observations", ts.obs),
                     ("step's final observations", ts.final_obs)):  # fmt: skip
-        if tuple(x.shape) != wanted or not jnp.issubdtype(x.dtype, jnp.number):
-            raise ValueError(
-                f"Config.env={name!r}: its {what} are {x.dtype} of shape {tuple(x.shape)[1:]} "
-                f"per environment, where its observation space declares numbers of shape "
-                f"{spec.obs_shape}"
-            )
+        _check_obs(name, spec, what, x, n)
     for what in ("reward", "terminated", "truncated"):
         x = getattr(ts, what)
         if tuple(x.shape) != (n,):
@@ -169,3 +239,34 @@ def check_contract(env: Env, name: str) -> None:
                 f"Config.env={name!r}: its step's {what} has shape {tuple(x.shape)[1:]} per "
                 "environment, where one scalar is expected"
             )
+
+
+def _check_obs(name: str, spec: EnvSpec, what: str, obs: Any, n: int) -> None:
+    """``ValueError`` unless ``obs`` (``n`` environments' observations, shapes) is what
+    ``spec`` declares: one array of numbers ``[n, *obs_shape]``, or a dict of the declared
+    leaves (the mask ``bool [n, num_actions]``)."""
+    if spec.obs_spec is None:
+        leaves, declared = {"": obs}, {"": jax.ShapeDtypeStruct(spec.obs_shape, jnp.float32)}
+    else:
+        leaves, declared = as_dict(obs), spec.obs_spec
+        if not isinstance(leaves, dict) or set(leaves) != set(declared):
+            got = sorted(leaves) if isinstance(leaves, dict) else type(obs).__name__
+            raise ValueError(
+                f"Config.env={name!r}: its {what} are {got}, where its observation space "
+                f"declares {sorted(declared)}"
+            )
+    for key, x in leaves.items():
+        want = declared[key]
+        number = jnp.issubdtype(x.dtype, jnp.number) or x.dtype == jnp.bool_
+        if tuple(x.shape) != (n, *want.shape) or not number:
+            leaf = f"{what} ({key})" if key else what
+            raise ValueError(
+                f"Config.env={name!r}: its {leaf} are {x.dtype} of shape {tuple(x.shape)[1:]} "
+                f"per environment, where its observation space declares numbers of shape "
+                f"{tuple(want.shape)}"
+            )
+    if spec.masked and tuple(leaves[MASK].shape) != (n, spec.num_actions):
+        raise ValueError(
+            f"Config.env={name!r}: its {MASK} has shape {tuple(leaves[MASK].shape)[1:]} per "
+            f"environment, where one flag per action ({spec.num_actions}) is expected"
+        )

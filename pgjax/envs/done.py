@@ -23,8 +23,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from gymnax.environments.environment import Environment
 
-from pgjax.envs.base import EnvSpec, TimeStep, reset_where, space_spec
+from pgjax.envs.base import EnvSpec, TimeStep, as_dict, reset_where, space_spec
 
 Array = jax.Array
 
@@ -49,19 +50,20 @@ class DoneEnv(NamedTuple):
     """The steps after which the adapter ends an episode itself (``time_limit``)."""
 
     def _reset(self, keys: Array) -> tuple[Array, DoneState]:
-        reset = getattr(self.env, "reset_env", None) or self.env.reset
+        reset = own_method(self.env, "reset_env") or self.env.reset
         obs, state = jax.vmap(reset, in_axes=(0, None))(keys, self.params)
-        return obs, DoneState(state, jnp.zeros(keys.shape[0], jnp.int32))
+        return as_dict(obs), DoneState(state, jnp.zeros(keys.shape[0], jnp.int32))
 
     def reset(self, keys: Array) -> tuple[DoneState, Array]:
         obs, state = self._reset(keys)
         return state, obs
 
     def step(self, keys: Array, state: DoneState, action: Array) -> tuple[DoneState, TimeStep]:
-        step = getattr(self.env, "step_env", None) or self.env.step
+        step = own_method(self.env, "step_env") or self.env.step
         obs_st, env_state, reward, done, _ = jax.vmap(step, in_axes=(0, 0, 0, None))(
             keys[:, 0], state.env_state, action, self.params
         )
+        obs_st = as_dict(obs_st)
         time = state.time + 1
         done = done.astype(bool)
         if self.limit is not None:
@@ -73,6 +75,16 @@ class DoneEnv(NamedTuple):
             done, self._reset, keys[:, 1], obs_st, DoneState(env_state, time)
         )
         return next_state, TimeStep(obs, reward, terminated, truncated, obs_st, info)
+
+
+def own_method(env: Any, name: str) -> Callable | None:
+    """``env``'s method ``name`` where its class defines it, else ``None``: gymnax's
+    ``Environment`` declares ``step_env`` and ``reset_env`` unimplemented, and a subclass
+    that only overrides ``step`` and ``reset`` (navix's gymnax wrapper) inherits them so."""
+    method = getattr(type(env), name, None)
+    if method is None or method is getattr(Environment, name):
+        return None
+    return getattr(env, name)
 
 
 def five_value(
@@ -102,7 +114,7 @@ def five_value(
         reported where it ends (``TimeStep.info``).
       name: the name errors use.
     """
-    params = env.default_params if params is None else params
+    params = getattr(env, "default_params", None) if params is None else params
     name = name or type(env).__name__
     if time_limit is not None and truncated is not None:
         raise ValueError(f"{name}: give time_limit or truncated, not both")
@@ -133,7 +145,7 @@ def five_value(
         None if known is None else int(known),
     )
     if episode_info is not None:
-        reset = getattr(env, "reset_env", None) or env.reset
+        reset = own_method(env, "reset_env") or env.reset
         first = jax.eval_shape(lambda k: episode_info(reset(k, params)[1]), jax.random.key(0))
         spec = spec._replace(episode_info=tuple(first))
     limit = None if time_limit is None else int(time_limit)

@@ -13,7 +13,7 @@ import gymnax
 import jax
 import jax.numpy as jnp
 
-from pgjax.envs.base import EnvSpec, TimeStep, reset_where, space_spec
+from pgjax.envs.base import MASK, EnvSpec, TimeStep, as_dict, reset_where, space_spec
 
 Array = jax.Array
 
@@ -24,7 +24,10 @@ def gymnax_names() -> list[str]:
 
 
 class GymnaxEnv(NamedTuple):
-    """A gymnax environment and its default params, as pgjax's batched ``Env``."""
+    """A gymnax environment and its default params, as pgjax's batched ``Env``. An
+    environment that defines ``action_mask(state, params) → bool [num_actions]`` has its mask
+    in the observation (``MASK``; the observation itself under ``"obs"`` unless it is a dict
+    already)."""
 
     env: Any
     params: Any
@@ -32,13 +35,24 @@ class GymnaxEnv(NamedTuple):
 
     def reset(self, keys: Array) -> tuple[Any, Array]:
         obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(keys, self.params)
-        return state, obs
+        return state, self._observe(obs, state)
 
     def step(self, keys: Array, state: Any, action: Array) -> tuple[Any, TimeStep]:
         obs, state, reward, terminated, truncated, info = vector_step(self.env, self.params)(
             keys, state, action
         )
-        return state, TimeStep(obs, reward, terminated, truncated, info["final_observation"])
+        # the final observation's mask is the next state's: only the critic reads it (not
+        # the mask), and it keeps the observation's structure
+        final = self._observe(info["final_observation"], state)
+        obs = self._observe(obs, state)
+        return state, TimeStep(obs, reward, terminated, truncated, final)
+
+    def _observe(self, obs: Any, state: Any) -> Any:
+        obs = as_dict(obs)
+        if not self.spec.masked or (isinstance(obs, dict) and MASK in obs):
+            return obs
+        mask = jax.vmap(self.env.action_mask, in_axes=(0, None))(state, self.params)
+        return {**(obs if isinstance(obs, dict) else {"obs": obs}), MASK: mask.astype(bool)}
 
 
 def make_gymnax(name: str, **options: Any) -> GymnaxEnv:
@@ -107,20 +121,61 @@ def from_gymnax(env: Any, params: Any = None, name: str = "") -> GymnaxEnv:
     subclass: ``reset``, ``step`` with terminated and truncated apart, ``observation_space``,
     ``action_space``, ``default_params``) as pgjax's ``Env``; ``params``: its default's if
     ``None``. The time limit is ``params.max_steps_in_episode`` where there is one."""
-    gymnax_like = all(hasattr(env, m) for m in ("step_env", "reset_env", "is_truncated"))
-    if not (isinstance(env, gymnax.environments.environment.Environment) or gymnax_like):
+    name = name or type(env).__name__
+    params = getattr(env, "default_params", None) if params is None else params
+    own_step = type(env).step is not gymnax.environments.environment.Environment.step
+    out = _step_shape(env, params) if own_step else None
+    if out is not None and len(out) == 5:
         raise ValueError(
-            f"{name or type(env).__name__}: not a gymnax (>= 1.0) Environment (it needs "
-            "step_env, reset_env and is_truncated); an environment whose step returns "
-            "(obs, state, reward, done, info) goes through pgjax.envs.five_value"
+            f"Config.env={name!r}: its step returns five values (obs, state, reward, done, "
+            "info), not gymnax 1.0's six; register it wrapped: pgjax.envs.five_value(env, "
+            "time_limit=...) (say how a time limit is told from the end of the task)"
         )
-    params = env.default_params if params is None else params
+    gymnax_like = all(hasattr(env, m) for m in ("step_env", "reset_env", "is_truncated"))
+    six = out is not None and len(out) == 6 and "final_observation" in (out[5] or {})
+    if not (isinstance(env, gymnax.environments.environment.Environment) or gymnax_like or six):
+        raise ValueError(
+            f"{name}: not a gymnax (>= 1.0) Environment (it needs step_env, reset_env and "
+            "is_truncated, or a step returning gymnax 1.0's six values with "
+            "info['final_observation']); an environment whose step returns (obs, state, "
+            "reward, done, info) goes through pgjax.envs.five_value"
+        )
     limit = getattr(params, "max_steps_in_episode", None)
     limit = None if limit is None else int(limit)
-    spec = space_spec(
-        name or type(env).__name__, env.observation_space(params), env.action_space(params), limit
-    )
+    spec = space_spec(name, env.observation_space(params), env.action_space(params), limit)
+    if hasattr(env, "action_mask"):
+        spec = with_mask(spec, name, env.observation_space(params))
     return GymnaxEnv(env, params, spec)
+
+
+def with_mask(spec: EnvSpec, name: str, obs_space: Any) -> EnvSpec:
+    """``spec`` of an environment whose observations also carry its action mask (``MASK``):
+    a structured observation, the plain one under ``"obs"``."""
+    if not spec.discrete:
+        raise ValueError(
+            f"Config.env={name!r}: an action mask needs a Discrete action space; it has a Box"
+        )
+    leaves = dict(spec.obs_spec or {"obs": jax.ShapeDtypeStruct(
+        spec.obs_shape, getattr(obs_space, "dtype", jnp.float32))})  # fmt: skip
+    leaves[MASK] = jax.ShapeDtypeStruct((spec.num_actions,), jnp.bool_)
+    return spec._replace(obs_shape=(), obs_spec=leaves)
+
+
+def _step_shape(env: Any, params: Any) -> tuple | None:
+    """The shapes of what ``env.step`` returns for one environment (``None`` where its reset
+    or step fails here: the contract check names the failure later)."""
+    key = jax.random.key(0)
+    try:
+        _, state = jax.eval_shape(env.reset, key, params)
+        space = env.action_space(params)
+        if hasattr(space, "sample"):
+            action = jax.eval_shape(space.sample, key)
+        else:  # a dm_env-style spec
+            action = jax.ShapeDtypeStruct(tuple(space.shape), space.dtype)
+        out = jax.eval_shape(env.step, key, state, action, params)
+    except Exception:
+        return None
+    return tuple(out) if isinstance(out, tuple) else None
 
 
 def vector_step(env: Any, env_params: Any) -> Any:

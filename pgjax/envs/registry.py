@@ -3,6 +3,10 @@
     "CartPole-v1", "gymnax/CartPole-v1"           gymnax's ids
     "brax/ant"                                    Brax (pip install 'pgjax[brax]')
     "craftax/Craftax-Classic-Symbolic-v1"         Craftax (pip install 'pgjax[craftax]')
+    "jumanji/Snake-v1:num_rows=6,num_cols=6"      Jumanji (pip install 'pgjax[jumanji]')
+    "navix/Navix-Empty-5x5-v0"                    Navix (pip install 'pgjax[navix]')
+    "xminigrid/MiniGrid-DoorKey-5x5"              XLand-MiniGrid (pip install 'pgjax[xminigrid]')
+    "pgx/2048"                                    Pgx (pip install 'pgjax[pgx]')
     "my-maze"                                     after envs.register("my-maze", factory)
 
 Options follow a colon, ``key=value`` separated by commas: a Brax environment's backend and
@@ -26,6 +30,10 @@ _FACTORIES: dict[str, Callable[[], Any]] = {}
 _SUITES: dict[str, tuple[str, str, str]] = {
     "brax": ("pgjax.envs.brax", "brax_names", "make_brax"),
     "craftax": ("pgjax.envs.craftax", "craftax_names", "make_craftax"),
+    "jumanji": ("pgjax.envs.jumanji", "jumanji_names", "make_jumanji"),
+    "navix": ("pgjax.envs.navix", "navix_names", "make_navix"),
+    "xminigrid": ("pgjax.envs.xminigrid", "xminigrid_names", "make_xminigrid"),
+    "pgx": ("pgjax.envs.pgx", "pgx_names", "make_pgx"),
 }
 """The optional suites: each one module of ``pgjax.envs`` (imported only when a name of the
 suite is used) with its names function (``() -> ["<suite>/<id>", ...]``) and its make function
@@ -35,14 +43,23 @@ SUITES = ("gymnax", *_SUITES)
 """The suites a name may start with (``<suite>/<id>``); gymnax's ids also stand alone."""
 
 
-def register(name: str, factory: Callable[[], Any]) -> None:
+_RENDERERS: dict[str, Callable[[Any, Any], Any]] = {}
+
+
+def register(name: str, factory: Callable[[], Any], render: Callable | None = None) -> None:
     """Make ``Config(env=name)`` train on ``factory()``: a pgjax ``Env``, or an environment with
-    gymnax (>= 1.0)'s interface (a ``gymnax.environments.Environment`` subclass, with its
-    default params). An environment whose ``step`` returns five values (``done`` without
-    truncation) is wrapped first: ``lambda: envs.five_value(MyEnv(), time_limit=500)``.
+    gymnax (>= 1.0)'s interface (a ``gymnax.environments.Environment`` subclass; its default
+    params, or none). An environment whose ``step`` returns five values (``done`` without
+    truncation) is wrapped first: ``lambda: envs.five_value(MyEnv(), time_limit=500)``. One
+    that defines ``action_mask(state, params) → bool [num_actions]`` acts on its legal actions
+    only.
+
+    ``render(env_state, obs) → image`` (a PIL image, or ``uint8 [H, W, 3]``) draws one step of
+    one environment: ``pgjax eval --render x.gif`` then draws an episode with it.
 
     Registering a name again replaces its factory. The name is this process's: a script or
-    ``pgjax --import mymodule`` registers it before the config that names it is used.
+    ``pgjax --import mymodule`` registers it before the config that names it is used (a run
+    folder records the ``--import`` modules, so that ``eval`` and ``--resume`` import them).
     """
     if not isinstance(name, str) or not name or ":" in name or "," in name:
         raise ValueError(
@@ -52,11 +69,20 @@ def register(name: str, factory: Callable[[], Any]) -> None:
     if ("/" in name and suite in SUITES) or name in gymnax_names():
         owner = suite if "/" in name else "gymnax"
         raise ValueError(f"envs.register: {name!r} is a name of the {owner} suite; choose another")
-    if not callable(factory):
+    if not callable(factory) or (render is not None and not callable(render)):
         raise ValueError(
-            f"envs.register({name!r}, ...): the factory must be callable, got {factory!r}"
+            f"envs.register({name!r}, ...): the factory and the renderer must be callable"
         )
     _FACTORIES[name] = factory
+    _RENDERERS.pop(name, None)
+    if render is not None:
+        _RENDERERS[name] = render
+
+
+def renderer(name: str) -> Callable | None:
+    """The renderer registered with the environment ``name`` (options after a colon aside), if
+    any."""
+    return _RENDERERS.get(parse(name)[0])
 
 
 def env_names() -> list[str]:
@@ -156,10 +182,11 @@ def _resolve(name: str) -> tuple[str, str, dict[str, Any]]:
 def _unknown(name: str, base: str, known: list[str], listing: str) -> None:
     close = difflib.get_close_matches(base, known, n=3, cutoff=0.5)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    own = base.partition("/")[0] not in SUITES or "/" not in base  # not a suite's name
     extra = (
         "; an environment of your own: envs.register(name, factory), and on the command "
         "line --import the module that registers it"
-        if "/" not in base
+        if own
         else ""
     )
     raise ValueError(f"Config.env={name!r} is unknown{hint}; {listing}{extra}")
@@ -183,11 +210,18 @@ def _adapt(made: Any, name: str, full_name: str = "", options: dict | None = Non
                 "no options; register one name per variant"
             )
         return made
-    if hasattr(made, "default_params") and hasattr(made, "step"):
-        params = replace_params(full_name or name, made.default_params, options or {})
+    if all(hasattr(made, a) for a in ("step", "reset", "observation_space", "action_space")):
+        params = getattr(made, "default_params", None)
+        if params is not None or options:
+            params = replace_params(full_name or name, params, options or {})
         return from_gymnax(made, params, name=name)
+    hint = (
+        " (a jumanji environment: name it jumanji/<id>, pip install 'pgjax[jumanji]')"
+        if hasattr(made, "observation_spec") and hasattr(made, "action_spec")
+        else ""
+    )
     raise ValueError(
-        f"the factory registered as {name!r} returned {type(made).__name__}; it must return a "
-        "pgjax Env, a gymnax (>= 1.0) Environment, or a five-value one wrapped by "
+        f"the factory registered as {name!r} returned {type(made).__name__}{hint}; it must "
+        "return a pgjax Env, a gymnax (>= 1.0) Environment, or a five-value one wrapped by "
         "envs.five_value"
     )

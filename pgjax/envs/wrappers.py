@@ -3,10 +3,12 @@ normalisation."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from pgjax.envs.base import MASK
 
 Array = jax.Array
 
@@ -45,14 +47,25 @@ class ObsNorm(NamedTuple):
     count: Array
 
 
-def init_obs_norm(obs_shape: tuple[int, ...]) -> ObsNorm:
-    """Mean 0, variance 1, a count of 1e-4 (the first batch then sets the statistics)."""
+def init_obs_norm(obs_shape: tuple[int, ...] | dict[str, Any]) -> ObsNorm | dict[str, ObsNorm]:
+    """Mean 0, variance 1, a count of 1e-4 (the first batch then sets the statistics). For a
+    structured observation (``obs_shape`` an ``EnvSpec.obs_spec``), one ``ObsNorm`` per leaf of
+    numbers (not the action mask, nor any other leaf of booleans): statistics per leaf."""
+    if isinstance(obs_shape, dict):
+        return {
+            k: init_obs_norm(tuple(v.shape))
+            for k, v in obs_shape.items()
+            if k != MASK and v.dtype != jnp.bool_
+        }
     return ObsNorm(jnp.zeros(obs_shape), jnp.ones(obs_shape), jnp.asarray(1e-4))
 
 
-def update_obs_norm(norm: ObsNorm, batch: Array, axis_name: str | None = None) -> ObsNorm:
-    """Fold a batch ``[B, *obs_shape]`` into the running statistics. With ``axis_name`` (under
-    ``shard_map``), the batch is the union of every shard's equal share."""
+def update_obs_norm(norm: Any, batch: Any, axis_name: str | None = None) -> Any:
+    """Fold a batch ``[B, *obs_shape]`` into the running statistics (of a structured
+    observation: each leaf's into its own). With ``axis_name`` (under ``shard_map``), the batch
+    is the union of every shard's equal share."""
+    if isinstance(norm, dict):
+        return {k: update_obs_norm(n, batch[k], axis_name) for k, n in norm.items()}
     b_mean, b_var, b_count = batch.mean(0), batch.var(0), batch.shape[0]
     if axis_name is not None:
         shards = jax.lax.psum(1, axis_name)
@@ -66,6 +79,9 @@ def update_obs_norm(norm: ObsNorm, batch: Array, axis_name: str | None = None) -
     return ObsNorm(mean, m2 / total, total)
 
 
-def normalize(norm: ObsNorm, obs: Array, clip: float = 10.0) -> Array:
-    """(obs − mean)/√(var + 1e-8), clipped to ±clip.  ``obs``: ``[..., *obs_shape]``."""
+def normalize(norm: Any, obs: Any, clip: float = 10.0) -> Any:
+    """(obs − mean)/√(var + 1e-8), clipped to ±clip.  ``obs``: ``[..., *obs_shape]``; a
+    structured observation leaf by leaf (those without statistics, the mask, as they are)."""
+    if isinstance(obs, dict):
+        return {k: normalize(norm[k], v, clip) if k in norm else v for k, v in obs.items()}
     return jnp.clip((obs - norm.mean) / jnp.sqrt(norm.var + 1e-8), -clip, clip)

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.distributions import CATEGORICAL, GAUSSIAN, ActionDist, tanh_normal
-from pgjax.envs.base import EnvSpec
+from pgjax.envs.base import MASK, EnvSpec, example_obs
 from pgjax.nets.init import (
     HIDDEN_GAIN,
     POLICY_GAIN,
@@ -35,9 +35,18 @@ from pgjax.nets.init import (
     orthogonal_many,
 )
 from pgjax.nets.recurrent import Cell, initial_hidden, unroll
-from pgjax.nets.torsos import ACTIVATIONS, TORSOS, Torso, TorsoSpec, registered_torso
+from pgjax.nets.torsos import (
+    ACTIVATIONS,
+    TORSOS,
+    DictTorso,
+    Torso,
+    TorsoSpec,
+    registered_torso,
+)
 
 Array = jax.Array
+MASKED_LOGIT = -1e9
+"""A masked action's logit: exp underflows to probability 0 exactly, and log π stays finite."""
 
 
 def _head_layers(x: Array, sizes: Sequence[int], activation: str, kernel_init: Callable):
@@ -51,8 +60,11 @@ def _head_layers(x: Array, sizes: Sequence[int], activation: str, kernel_init: C
 class Actor(nn.Module):
     """Policy: observation → distribution parameters.
 
-    Discrete: logits ``[..., K]``. Continuous: ``(mean, log_std)``, ``[..., A]`` each, with a
-    state-independent, learned log-std (initialised at 0) broadcast to the mean's shape.
+    Discrete: logits ``[..., K]``; where the observation carries an action mask, a masked
+    action's logit is ``MASKED_LOGIT`` (probability 0, its log-probability finite, so that
+    entropies and KLs of the masked distribution hold no NaN). Continuous: ``(mean,
+    log_std)``, ``[..., A]`` each, with a state-independent, learned log-std (initialised at 0)
+    broadcast to the mean's shape.
     ``head_sizes``: the policy head's own hidden layers, after the torso and the cell.
     """
 
@@ -75,6 +87,8 @@ class Actor(nn.Module):
             hidden, features = self.cell(hidden, features, first)
         x = _head_layers(features, self.head_sizes, self.activation, self.kernel_init)
         out = nn.Dense(self.num_actions, kernel_init=self.kernel_init(POLICY_GAIN))(x)
+        if self.discrete and isinstance(obs, dict) and MASK in obs:
+            out = jnp.where(obs[MASK], out, MASKED_LOGIT)
         if not self.discrete:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
             out = (out, jnp.broadcast_to(log_std, out.shape))
@@ -147,6 +161,7 @@ class ActorCritic(NamedTuple):
     obs_shape: tuple[int, ...]
     gains: tuple[float, ...]  # the gain of every kernel of pgjax's layers, in leaf order
     keeps_own: tuple[bool, ...] = ()  # per leaf: a registered torso's, with its own init
+    obs_spec: Any = None  # a structured observation's leaves (EnvSpec.obs_spec), or None
 
     @property
     def recurrent(self) -> bool:
@@ -164,9 +179,9 @@ class ActorCritic(NamedTuple):
         zero), drawn faster to compile: one normal draw and one column loop for all those
         kernels (``orthogonal_many``). A registered torso's parameters are its own
         initialisers' draws."""
-        obs = jax.ShapeDtypeStruct(
-            self.obs_shape if not self.recurrent else (1, *self.obs_shape), jnp.float32
-        )
+        spec = EnvSpec(self.obs_shape, False, 0, obs_spec=self.obs_spec)
+        example = example_obs(spec, (1,) if self.recurrent else ())
+        obs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), example)
         shapes = jax.eval_shape(
             lambda k, o: _init_modules(self.actor, self.critic, k, o), jax.random.key(0), obs
         )
@@ -178,9 +193,8 @@ class ActorCritic(NamedTuple):
         for i, gain, w in zip(kernels, self.gains, weights, strict=True):
             values[i] = gain * w
         if any(keeps_own):  # the user's modules, by their own initialisers
-            zeros = jnp.zeros(obs.shape, obs.dtype)
             own = jax.tree.leaves(
-                _init_modules(self.actor, self.critic, jax.random.fold_in(key, 1), zeros)
+                _init_modules(self.actor, self.critic, jax.random.fold_in(key, 1), example)
             )
             values = [o if keep else v for v, o, keep in zip(values, own, keeps_own, strict=True)]
         return jax.tree.unflatten(treedef, values)
@@ -292,10 +306,13 @@ def _modules(
     spec: EnvSpec, kernel_init, torso, hidden_sizes, activation, shared_torso, cell, head_sizes
 ):
     def body() -> nn.Module:
-        if torso in TORSOS:
-            return Torso(len(spec.obs_shape), torso, tuple(hidden_sizes), activation, kernel_init)
-        return registered_torso(torso, TorsoSpec(tuple(spec.obs_shape), tuple(hidden_sizes),
-                                                 activation))  # fmt: skip
+        if torso not in TORSOS:
+            spec_ = TorsoSpec(tuple(spec.obs_shape), tuple(hidden_sizes), activation, spec.obs_spec)
+            return registered_torso(torso, spec_)
+        if spec.obs_spec is not None:
+            ranks = tuple((k, len(v.shape)) for k, v in spec.obs_spec.items() if k != MASK)
+            return DictTorso(ranks, torso, tuple(hidden_sizes), activation, kernel_init)
+        return Torso(len(spec.obs_shape), torso, tuple(hidden_sizes), activation, kernel_init)
 
     def memory() -> Cell | None:
         return None if cell is None else Cell(cell[0], cell[1], kernel_init)
@@ -312,8 +329,9 @@ def _modules(
 def _keeps_own(actor: Actor, critic: Critic, params: Params) -> tuple[bool, ...]:
     """Per leaf of ``params``: whether it belongs to a registered torso (the user's module,
     which keeps its own initialisers)."""
-    users = {"actor": not isinstance(actor.torso, Torso)}
-    users["critic"] = critic.torso is not None and not isinstance(critic.torso, Torso)
+    own = (Torso, DictTorso)
+    users = {"actor": not isinstance(actor.torso, own)}
+    users["critic"] = critic.torso is not None and not isinstance(critic.torso, own)
     flags = []
     for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
         which = path[0].name  # Params.actor or Params.critic
@@ -349,7 +367,7 @@ def make_actor_critic(
         probe = _init_modules(
             *_modules(spec, gain_probe, *options),
             jax.random.key(0),
-            jnp.zeros(spec.obs_shape if cell is None else (1, *spec.obs_shape), jnp.float32),
+            example_obs(spec, () if cell is None else (1,)),
         )
     keeps_own = _keeps_own(actor, critic, probe)
     gains = tuple(
@@ -363,4 +381,4 @@ def make_actor_critic(
         dist = tanh_normal(spec.low, spec.high)
     else:
         dist = GAUSSIAN
-    return ActorCritic(actor, critic, dist, tuple(spec.obs_shape), gains, keeps_own)
+    return ActorCritic(actor, critic, dist, tuple(spec.obs_shape), gains, keeps_own, spec.obs_spec)

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from pgjax.fields import did_you_mean
 from pgjax.nets.init import HIDDEN_GAIN, orthogonal
@@ -65,13 +66,47 @@ class Torso(nn.Module):
         return x.reshape((*batch_shape, x.shape[-1]))
 
 
+class DictTorso(nn.Module):
+    """A structured observation ``{name: [..., *shape]}`` → features ``[..., H]``: every leaf
+    but the action mask flattened (``cnn``: leaves of rank 3, images ``[H, W, C]``, through
+    the 3×3 convolution with 16 channels first), concatenated in the order of ``ranks``, then
+    the Dense layers of ``hidden_sizes``. ``ranks``: ``((name, rank), ...)`` of the leaves."""
+
+    ranks: tuple[tuple[str, int], ...]
+    kind: str
+    hidden_sizes: Sequence[int]
+    activation: str
+    kernel_init: Callable = orthogonal
+
+    @nn.compact
+    def __call__(self, obs: dict[str, Array]) -> Array:
+        act = ACTIVATIONS[self.activation]
+        name, rank = self.ranks[0]
+        batch_shape = obs[name].shape[: obs[name].ndim - rank]
+        parts = []
+        for name, rank in self.ranks:
+            x = obs[name].reshape((-1, *obs[name].shape[obs[name].ndim - rank :]))
+            x = x.astype(jnp.float32)
+            if self.kind == "cnn" and rank == 3:
+                x = act(nn.Conv(16, (3, 3), kernel_init=self.kernel_init(HIDDEN_GAIN))(x))
+            parts.append(x.reshape((x.shape[0], -1)))
+        x = jnp.concatenate(parts, axis=-1)
+        for width in self.hidden_sizes:
+            x = act(nn.Dense(width, kernel_init=self.kernel_init(HIDDEN_GAIN))(x))
+        return x.reshape((*batch_shape, x.shape[-1]))
+
+
 class TorsoSpec(NamedTuple):
     """What a registered torso's factory is told: one observation's shape, and the widths and
-    activation ``Config.hidden_sizes`` and ``Config.activation`` ask for (its to use or not)."""
+    activation ``Config.hidden_sizes`` and ``Config.activation`` ask for (its to use or not);
+    for a structured observation, ``obs_spec`` ``{name: ShapeDtypeStruct}`` (the module then
+    receives a dict of ``[B, *shape]`` leaves, the action mask left out) and ``obs_shape``
+    ``()``."""
 
     obs_shape: tuple[int, ...]
     hidden_sizes: tuple[int, ...]
     activation: str
+    obs_spec: Any = None
 
 
 _REGISTERED: dict[str, Callable[[TorsoSpec], nn.Module]] = {}
@@ -126,19 +161,32 @@ def parse_network(name: str) -> tuple[str, str | None]:
 
 def registered_torso(name: str, spec: TorsoSpec) -> nn.Module:
     """A registered torso's module for ``spec``, taking observations of any leading axes."""
-    return Features(_REGISTERED[name](spec), len(spec.obs_shape))
+    if spec.obs_spec is None:
+        return Features(_REGISTERED[name](spec), len(spec.obs_shape))
+    ranks = tuple((k, len(v.shape)) for k, v in spec.obs_spec.items() if k != "action_mask")
+    return Features(_REGISTERED[name](spec), ranks)
 
 
 class Features(nn.Module):
     """A user's torso ``module`` (observations ``[B, *obs_shape]`` → ``[B, H]``) on any leading
-    axes ``[..., *obs_shape]``: flattened into one batch axis and back."""
+    axes ``[..., *obs_shape]``: flattened into one batch axis and back. ``obs_rank``: the
+    observation's rank, or ``((name, rank), ...)`` of a structured observation's leaves (the
+    module receives those, a dict of ``[B, *shape]``)."""
 
     module: Any
-    obs_rank: int
+    obs_rank: Any
 
     @nn.compact
-    def __call__(self, obs: Array) -> Array:
-        batch_shape = obs.shape[: obs.ndim - self.obs_rank]
-        x = obs.reshape((math.prod(batch_shape), *obs.shape[obs.ndim - self.obs_rank :]))
-        x = self.module(x)
+    def __call__(self, obs: Any) -> Array:
+        if isinstance(self.obs_rank, int):
+            ranks, leaves = {"": self.obs_rank}, {"": obs}
+        else:
+            ranks, leaves = dict(self.obs_rank), {k: obs[k] for k, _ in self.obs_rank}
+        first = next(iter(ranks))
+        batch_shape = leaves[first].shape[: leaves[first].ndim - ranks[first]]
+        flat = {
+            k: x.reshape((math.prod(batch_shape), *x.shape[x.ndim - ranks[k] :]))
+            for k, x in leaves.items()
+        }
+        x = self.module(flat[""] if isinstance(self.obs_rank, int) else flat)
         return x.reshape((*batch_shape, *x.shape[1:]))
