@@ -100,7 +100,8 @@ def mean_and_ci(values: np.ndarray) -> str:
     """ "mean ± half-width of a 95% normal-approximation interval" over the finite values
     (``pgjax.sweep.confidence_interval``)."""
     mean, half = confidence_interval(values)
-    return f"{mean:.1f} ± {half:.1f}"
+    digits = 2 if abs(mean) < 10 else 1  # returns in [0, 1] (the grid worlds) need two
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
 def write_table(lines: list[str], out: str | None) -> None:

@@ -145,13 +145,19 @@ def table(runs: list[dict]) -> list[str]:
     for r in runs:
         lines.append(
             f"| {r['env']} | {r['algo']} | {r['setting']} | "
-            f"{int(r['steps'][-1]):,} | {len(r['finals'])} | {first_return(r['returns']):.1f} | "
+            f"{int(r['steps'][-1]):,} | {len(r['finals'])} | "
+            f"{number(first_return(r['returns']))} | "
             f"{mean_and_ci(r['finals'])} | "
             f"{ANCHORS.get(r['env'], SUITE_ANCHORS.get(r['env'], ''))} | "
             f"{r['run_s']:.0f} | {r['compile_s']:.0f} | "
             f"{r['revision']} |"
         )
     return lines
+
+
+def number(x: float) -> str:
+    """A return as the tables print it: two decimals below 10 (returns in [0, 1]), else one."""
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
 
 
 def first_return(returns: np.ndarray) -> float:
