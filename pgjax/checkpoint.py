@@ -306,6 +306,7 @@ def save_checkpoint(
     another is refused). Returns the checkpoint's path."""
     path = Path(run_dir) / CHECKPOINT_FILE
     host = jax.device_get(_to_host(state))
+    _register_dataclasses(host)
     for leaf in jax.tree.leaves((host.params, host.opt_state)):
         if np.issubdtype(np.asarray(leaf).dtype, np.inexact) and not np.isfinite(leaf).all():
             raise CheckpointError(
@@ -349,6 +350,7 @@ def load_checkpoint(
     shapes = jax.tree.map(
         lambda x: jax.eval_shape(jax.random.key_data, x) if _is_key(x) else x, template
     )
+    _register_dataclasses(shapes)
     try:
         host = serialization.from_state_dict(shapes, body["state"])
         _check_same_structure(shapes, host)
@@ -361,6 +363,41 @@ def load_checkpoint(
         lambda t, h: jax.random.wrap_key_data(np.asarray(h)) if _is_key(t) else h, template, host
     )
     return jax.tree.map(jax.numpy.asarray, state), metrics
+
+
+def _register_dataclasses(tree: Any) -> None:
+    """Teach flax's serialization every dataclass in ``tree`` it does not know, by its fields:
+    an environment's state may be one (Jumanji's are chex dataclasses); flax's own, NamedTuples
+    and dicts it knows already."""
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        try:
+            serialization.register_serialization_state(
+                type(tree), _dataclass_to_dict, _dataclass_from_dict
+            )
+        except ValueError:  # known already (a flax struct dataclass)
+            pass
+        children = [getattr(tree, f.name) for f in dataclasses.fields(tree)]
+    elif isinstance(tree, dict):
+        children = list(tree.values())
+    elif isinstance(tree, (tuple, list)):
+        children = list(tree)
+    else:
+        return
+    for child in children:
+        _register_dataclasses(child)
+
+
+def _dataclass_to_dict(x: Any) -> dict[str, Any]:
+    return {f.name: serialization.to_state_dict(getattr(x, f.name)) for f in dataclasses.fields(x)}
+
+
+def _dataclass_from_dict(target: Any, state: dict[str, Any]) -> Any:
+    fields = [f.name for f in dataclasses.fields(target)]
+    if set(state) != set(fields):
+        raise ValueError(f"{type(target).__name__} has fields {fields}, the file {sorted(state)}")
+    return dataclasses.replace(
+        target, **{k: serialization.from_state_dict(getattr(target, k), state[k]) for k in fields}
+    )
 
 
 def _read(path: Path) -> dict:

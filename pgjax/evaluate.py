@@ -84,10 +84,11 @@ def evaluate(
 
 class Episode(NamedTuple):
     """One episode, step by step (host arrays, leading axis ``[T]``): ``env_states`` (the
-    environment's state before each step), ``obs`` (the observation acted on), ``rewards``."""
+    environment's state before each step), ``obs`` (the observation acted on; a dict of such
+    arrays for a structured observation), ``rewards``."""
 
     env_states: Any
-    obs: np.ndarray
+    obs: Any
     rewards: np.ndarray
 
 
@@ -125,7 +126,7 @@ def record_episode(
             else (np.asarray(x)[:length, 0])
         )
 
-    return Episode(jax.tree.map(first, env_states), cut(obs), cut(rewards))
+    return Episode(jax.tree.map(first, env_states), jax.tree.map(cut, obs), cut(rewards))
 
 
 __all__ = ["Episode", "evaluate", "record_episode"]

@@ -189,7 +189,7 @@ def _check_finite(config: Config, chunk: dict[str, np.ndarray], finite: bool, do
         steps = int(chunk["env_nonfinite"][first])
         raise DivergedError(
             f"{start}: the environment ({config.env}) returned an inf or NaN reward or "
-            f"observation, or an action mask with no legal action, at {steps} of the update's "
+            f"observation at {steps} of the update's "
             f"{config.batch_size} steps; {good}. The "
             "environment's step is at fault, not the learning rate: check its rewards and "
             "observations",

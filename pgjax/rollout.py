@@ -152,16 +152,22 @@ def rollout(
 
 def nonfinite_steps(traj: Trajectory) -> Array:
     """Boolean ``[T, N]``: the steps whose reward or observations (the one acted on, or the
-    next) hold inf or NaN, or whose action mask leaves no legal action. Such values come from
+    next) hold inf or NaN. Such values come from
     the environment, not from learning; a healthy run has none (its metric ``env_nonfinite``
     counts them per update)."""
     bad = ~jnp.isfinite(traj.reward)
     for obs in jax.tree.leaves((traj.obs, traj.next_obs)):
         if jnp.issubdtype(obs.dtype, jnp.inexact):
             bad |= ~jnp.all(jnp.isfinite(obs.reshape((*obs.shape[:2], -1))), axis=-1)
-    if isinstance(traj.obs, dict) and MASK in traj.obs:  # no legal action to take
-        bad |= ~jnp.any(traj.obs[MASK], axis=-1)
     return bad
+
+
+def no_legal_action(traj: Trajectory) -> Array:
+    """The steps ``[T, N]`` whose action mask left no legal action (all zero for an
+    environment without a mask); the policy then chose among all actions."""
+    if isinstance(traj.obs, dict) and MASK in traj.obs:
+        return ~jnp.any(traj.obs[MASK], axis=-1)
+    return jnp.zeros(traj.reward.shape, bool)
 
 
 def collect(

@@ -26,7 +26,15 @@ from pgjax.estimators import Batch, estimate
 from pgjax.hparams import HParams
 from pgjax.learners import OptState, init_opt_state, learn
 from pgjax.nets import Params
-from pgjax.rollout import EnvCarry, EpisodeEnds, Trajectory, collect, nonfinite_steps, reset
+from pgjax.rollout import (
+    EnvCarry,
+    EpisodeEnds,
+    Trajectory,
+    collect,
+    no_legal_action,
+    nonfinite_steps,
+    reset,
+)
 from pgjax.static import Static, make_static
 
 Array = jax.Array
@@ -155,6 +163,8 @@ def update(
     new_params, opt_state, stats = learn(static, params, state.opt_state, flat, k_learn, hp, beta)
     metrics, kl = report(static, state, new_params, batch, flat, ends, stats, hp)
     metrics["env_nonfinite"] = static.sum_all(jnp.sum(nonfinite_steps(traj)))
+    if static.spec.masked:
+        metrics["no_legal_action"] = static.sum_all(jnp.sum(no_legal_action(traj)))
     algo = static.algorithm.state.after_update(algo, kl, static.config.kl_target)
     if static.config.normalize_obs:
         obs_norm = _update_norm(static, obs_norm, traj)

@@ -95,19 +95,23 @@ def test_a_masked_environment_learns_through_make_train():
     assert np.nanmean(returns[:3]) < 5.5 and final_return(metrics) > 7.5
 
 
-def test_a_row_without_a_legal_action_is_counted_and_named():
-    from pgjax.progress import DivergedError, _check_finite
-
-    class NoneLegal(probes.PickLegal):
+def test_a_row_without_a_legal_action_masks_nothing_and_is_counted():
+    # a Snake boxed in by its body has no legal move: whatever it takes ends the game, so the
+    # policy chooses among all actions there, and the steps are counted
+    class SomeNoneLegal(probes.PickLegal):
         def action_mask(self, state, params):
-            return jnp.zeros(4, bool)
+            return jnp.where(state.time % 2 == 0, state.legal, False)
 
-    envs.register("none-legal", NoneLegal)
-    config = Config(env="none-legal", **SMALL)
+    envs.register("some-none-legal", SomeNoneLegal)
+    config = Config(env="some-none-legal", **SMALL)
     metrics = metrics_of(config)
-    assert (metrics["env_nonfinite"] == 4 * 32).all()
-    with pytest.raises(DivergedError, match=r"\(none-legal\) returned .* no legal action"):
-        _check_finite(config, metrics, True, 0)
+    assert (metrics["no_legal_action"] == 4 * 32 / 2).all()
+    assert (metrics["env_nonfinite"] == 0).all() and np.isfinite(metrics["loss"]).all()
+    traj, net, params = probes.first_rollout(config, jax.random.key(0))
+    none = ~np.asarray(traj.obs[MASK]).any(-1)
+    logits = np.asarray(net.policy(params, traj.obs))
+    assert none.any() and (logits[none] > -1e8).all()  # no action masked there
+    assert "no_legal_action" not in metrics_of(Config(env="CartPole-v1", **SMALL))
 
 
 def test_a_mask_on_a_continuous_action_space_is_refused():

@@ -49,6 +49,14 @@ MASKED_LOGIT = -1e9
 """A masked action's logit: exp underflows to probability 0 exactly, and log π stays finite."""
 
 
+def legal_actions(mask: Array) -> Array:
+    """The actions a policy may take, ``bool [..., K]``: ``mask``'s, except where it leaves
+    none, every action. A state where every move is lost (a Snake boxed in by its own body)
+    has no legal move; whatever is taken then ends the episode, as the environment says. Such
+    steps are counted (metric ``no_legal_action``)."""
+    return mask | ~jnp.any(mask, axis=-1, keepdims=True)
+
+
 def _head_layers(x: Array, sizes: Sequence[int], activation: str, kernel_init: Callable):
     """A head's own hidden layers: ``x [..., F]`` through Dense layers of ``sizes`` (gain
     √2), each followed by ``activation``."""
@@ -62,7 +70,8 @@ class Actor(nn.Module):
 
     Discrete: logits ``[..., K]``; where the observation carries an action mask, a masked
     action's logit is ``MASKED_LOGIT`` (probability 0, its log-probability finite, so that
-    entropies and KLs of the masked distribution hold no NaN). Continuous: ``(mean,
+    entropies and KLs of the masked distribution hold no NaN); a mask with no legal action
+    masks nothing (``legal_actions``). Continuous: ``(mean,
     log_std)``, ``[..., A]`` each, with a state-independent, learned log-std (initialised at 0)
     broadcast to the mean's shape.
     ``head_sizes``: the policy head's own hidden layers, after the torso and the cell.
@@ -88,7 +97,7 @@ class Actor(nn.Module):
         x = _head_layers(features, self.head_sizes, self.activation, self.kernel_init)
         out = nn.Dense(self.num_actions, kernel_init=self.kernel_init(POLICY_GAIN))(x)
         if self.discrete and isinstance(obs, dict) and MASK in obs:
-            out = jnp.where(obs[MASK], out, MASKED_LOGIT)
+            out = jnp.where(legal_actions(obs[MASK]), out, MASKED_LOGIT)
         if not self.discrete:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
             out = (out, jnp.broadcast_to(log_std, out.shape))
