@@ -1,7 +1,8 @@
 """Environments: the batched contract (``base``), the suites adapted to it (``gymnax``;
-``done`` for five-value steps; ``brax`` and ``craftax``, imported only when named), the names
-``Config.env`` may take (``registry``; ``memory``'s tasks are registered among them), and
-environment-independent helpers (``wrappers``: episode statistics, observation
+``done`` for five-value steps; ``functional`` for one environment's pure reset and step;
+``brax``, ``craftax``, ``jumanji``, ``navix``, ``xminigrid`` and ``pgx``, imported only when
+named), the names ``Config.env`` may take (``registry``; ``memory``'s tasks are registered
+among them), and environment-independent helpers (``wrappers``: episode statistics, observation
 normalisation)."""
 
 from pgjax.envs.base import Env, EnvSpec, TimeStep, env_action, reset_where
