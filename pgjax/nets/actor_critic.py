@@ -41,6 +41,7 @@ from pgjax.nets.torsos import (
     DictTorso,
     Torso,
     TorsoSpec,
+    leaf_ranks,
     registered_torso,
 )
 
@@ -319,7 +320,7 @@ def _modules(
             spec_ = TorsoSpec(tuple(spec.obs_shape), tuple(hidden_sizes), activation, spec.obs_spec)
             return registered_torso(torso, spec_)
         if spec.obs_spec is not None:
-            ranks = tuple((k, len(v.shape)) for k, v in spec.obs_spec.items() if k != MASK)
+            ranks = leaf_ranks(spec.obs_spec)
             return DictTorso(ranks, torso, tuple(hidden_sizes), activation, kernel_init)
         return Torso(len(spec.obs_shape), torso, tuple(hidden_sizes), activation, kernel_init)
 

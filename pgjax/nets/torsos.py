@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from pgjax.envs.base import MASK
 from pgjax.fields import did_you_mean
 from pgjax.nets.init import HIDDEN_GAIN, orthogonal
 from pgjax.nets.recurrent import CELLS
@@ -163,8 +164,13 @@ def registered_torso(name: str, spec: TorsoSpec) -> nn.Module:
     """A registered torso's module for ``spec``, taking observations of any leading axes."""
     if spec.obs_spec is None:
         return Features(_REGISTERED[name](spec), len(spec.obs_shape))
-    ranks = tuple((k, len(v.shape)) for k, v in spec.obs_spec.items() if k != "action_mask")
-    return Features(_REGISTERED[name](spec), ranks)
+    return Features(_REGISTERED[name](spec), leaf_ranks(spec.obs_spec))
+
+
+def leaf_ranks(obs_spec: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    """``((name, rank), ...)`` of a structured observation's leaves a torso reads: every leaf
+    but the action mask."""
+    return tuple((k, len(v.shape)) for k, v in obs_spec.items() if k != MASK)
 
 
 class Features(nn.Module):
