@@ -5,7 +5,8 @@
     python benchmarks/same_numbers.py --quick    # 4 updates each, recorded and checked in a
                                                  # temporary file: a smoke test
 
-For every algorithm on CartPole-v1, and ppo_clip and trpo on Pendulum-v1, it runs
+For every algorithm on CartPole-v1, ppo_clip and trpo on Pendulum-v1, and ppo_clip on
+MaskedCartPole-v1 (its preset: a recurrent policy), it runs
 ``jax.jit(make_train(Config(algo=A, env=E)))(jax.random.key(0))`` (what ``Config`` resolves
 the unset fields to, the whole run) and keeps the SHA-256 of every metric's bytes and of the
 final parameters.
@@ -35,6 +36,7 @@ from pgjax.progress import final_return
 CASES = [(algo, "CartPole-v1") for algo in algorithm_names()] + [
     ("ppo_clip", "Pendulum-v1"),
     ("trpo", "Pendulum-v1"),
+    ("ppo_clip", "MaskedCartPole-v1"),
 ]
 
 

@@ -5,10 +5,14 @@
     python benchmarks/throughput.py --env Breakout-MinAtar --preset --separate
                                                        # PureJaxRL's MinAtar settings
     python benchmarks/throughput.py --env Breakout-MinAtar --num-envs 64 --quick
+    python benchmarks/throughput.py --agents 2048      # 2048 runs vmapped, each side (as
+                                                       # PureJaxRL published its speed)
     python benchmarks/throughput.py --scaling          # every algorithm, 1...4096 envs and
                                                        # 1...1024 seeds, CartPole and Breakout
     python benchmarks/throughput.py --scaling --quick  # a smoke test of the scaling mode
-    python benchmarks/throughput.py --memory          # GRU and LSTM against feed-forward,
+    python benchmarks/throughput.py --memory           # recurrent PPO against PureJaxRL's
+                                                       # PPO-RNN, three networks, side by side
+    python benchmarks/throughput.py --memory-cost      # GRU and LSTM against feed-forward,
                                                        # CartPole and Breakout-MinAtar
 
 Single mode prints the device; the training rate (environment steps per second, compile
@@ -19,7 +23,8 @@ network, no learning); and the ratios. The reference's actor and critic are alwa
 networks: where pgjax's config shares a torso (``--preset`` on Breakout) the two differ in
 that alone, and ``--separate`` makes pgjax's separate too. The three are timed interleaved,
 best of 5; the two compiles are timed three times each, alternating which goes first, caches
-cleared, best of 3.
+cleared, best of 3. With ``--agents N`` each side trains ``N`` runs in one call (``jax.vmap``
+over seeds), the ceiling steps ``N`` times the environments, and steps count over all runs.
 
 Scaling mode measures, for each environment and algorithm (the sizes and network that
 ``learning.py`` trains it with), the
@@ -30,7 +35,16 @@ of the compiled program (XLA's buffer assignment: arguments + outputs + temporar
 what the device must hold). It writes a table and one plot per environment into ``--out-dir``
 (``throughput_<envs>_<backend>.md``, ``throughput_<env>_<backend>.png``).
 
-Memory mode measures what a recurrent policy costs: PPO-Clip with each environment's
+Memory mode times pgjax's recurrent PPO-Clip side by side with PureJaxRL's PPO-RNN
+restated (``reference_ppo_rnn.py``: a shared torso and GRU cell, ``nn.scan`` over the cell),
+interleaved, best of 5, compiles best of 3, on: (a) the reference's own network and sizes on
+CartPole (relu torso of 128, GRU 128, heads of 128; pgjax with ``shared_torso``), 4 envs x 128
+steps, 4 x 4 minibatches; (b) pgjax's default recurrent network (``network="gru"``: separate
+actor and critic, two tanh layers of 64 and a GRU 128 each) against the reference's default,
+the same sizes; (c) the MaskedCartPole preset against the reference at the preset's widths.
+It writes ``throughput_memory_reference_<backend>.md``.
+
+Memory-cost mode measures what a recurrent policy costs: PPO-Clip with each environment's
 settings (``learning.py``'s), feed-forward, and with a GRU and an LSTM cell (``--rnn-size``
 units) after the same torso, their training rate (interleaved, best of 3) and compile time, into
 ``throughput_memory_<backend>.md``.
@@ -47,6 +61,7 @@ import jax
 import matplotlib
 import numpy as np
 import reference_ppo
+import reference_ppo_rnn
 from common import compile_timed, machine, out_dir, write_table
 
 from pgjax import Config, make_train
@@ -222,6 +237,8 @@ def single(args: argparse.Namespace) -> None:
     )
     if args.preset:
         config = preset(config.env).replace(total_timesteps=total)
+        if args.num_envs:  # the preset at another size (Brax at 2048 environments)
+            config = config.replace(num_envs=args.num_envs[0])
     if args.hidden_sizes:
         config = config.replace(hidden_sizes=tuple(args.hidden_sizes))
     if args.separate:
@@ -242,10 +259,13 @@ def single(args: argparse.Namespace) -> None:
         f"{'x'.join(map(str, config.hidden_sizes))} wide, {networks}{same_work}"
     )
     print("\n".join(lines), flush=True)
-    key = jax.random.key(0)
-    steps = config.num_updates * config.batch_size
-    raw = raw_stepping(config.env, config.num_envs, config.num_steps * config.num_updates)
-    jax.block_until_ready(raw(key))  # JAX's one-time start-up is paid here, by neither side
+    agents = args.agents
+    if agents > 1:
+        lines.append(f"agents: {agents} runs vmapped on each side (seeds), steps over all runs")
+    key = jax.random.split(jax.random.key(0), agents) if agents > 1 else jax.random.key(0)
+    steps = config.num_updates * config.batch_size * agents
+    raw = raw_stepping(config.env, config.num_envs * agents, config.num_steps * config.num_updates)
+    jax.block_until_ready(raw(jax.random.key(0)))  # JAX's start-up, paid by neither side
     # compile each three times, alternating which goes first, caches cleared: the best of each
     # (whichever compiles first in a process pays more, by up to a second)
     sources = {
@@ -254,8 +274,10 @@ def single(args: argparse.Namespace) -> None:
             reference_ppo.from_pgjax(config.replace(shared_torso=False))
         ),
     }
+    if agents > 1:
+        sources = {name: jax.vmap(fn) for name, fn in sources.items()}
     compiled, compile_best = {}, {name: float("inf") for name in sources}
-    for round_ in range(1 if args.quick else 3):
+    for round_ in range(args.compiles):
         for name in sorted(sources, reverse=round_ % 2 == 1):
             jax.clear_caches()
             compiled[name], seconds = compile_timed(sources[name], key)
@@ -264,9 +286,9 @@ def single(args: argparse.Namespace) -> None:
     compile_s, reference_compile_s = compile_best["pgjax"], compile_best["reference"]
     # interleaved, so that a noisy neighbour slows all three alike; the best of each
     best = {"pgjax": float("inf"), "reference": float("inf"), "ceiling": float("inf")}
-    for _ in range(1 if args.quick else 5):
+    for _ in range(args.rounds):
         for name, fn in (("pgjax", train), ("reference", reference), ("ceiling", raw)):
-            best[name] = min(best[name], timed(fn, key))
+            best[name] = min(best[name], timed(fn, jax.random.key(0) if fn is raw else key))
     sps = {name: steps / seconds for name, seconds in best.items()}
     results = [
         f"pgjax:     {sps['pgjax']:>10,.0f} steps/s, {sps['pgjax'] / sps['ceiling']:.1%} of "
@@ -282,9 +304,73 @@ def single(args: argparse.Namespace) -> None:
     print("\n".join(results))
     suffix = "" if args.hidden_sizes is None else "_" + "x".join(map(str, args.hidden_sizes))
     suffix += "_separate" if args.separate else ""
+    suffix += f"_{agents}agents" if agents > 1 else ""
     env = config.env.replace("/", "_").replace(":", "_")
     name = f"throughput_single_{env}{suffix}_{jax.default_backend()}.txt"
     write_table(lines + results, os.path.join(args.out_dir, name))
+
+
+def memory_reference(args: argparse.Namespace) -> None:
+    """Recurrent PPO against PureJaxRL's PPO-RNN restated: steps/s and compile, side by side."""
+    total = 2048 if args.quick else args.total_timesteps
+    sizes = dict(env="CartPole-v1", num_envs=4, num_steps=128, num_epochs=4, num_minibatches=4)
+    theirs = Config(**sizes, network="gru", rnn_size=128, hidden_sizes=(128,), head_sizes=(128,),
+                    activation="relu", shared_torso=True, presets=False)  # fmt: skip
+    rows = {
+        "(a) CartPole, the reference's network": (theirs, 128, 128),
+        "(b) CartPole, pgjax's default recurrent": (
+            Config(**sizes, network="gru", presets=False), 128, 128),
+        "(c) MaskedCartPole-v1 preset": (preset("MaskedCartPole-v1"), 64, 32),
+    }  # fmt: skip
+    command = " ".join(["python benchmarks/throughput.py", *args.argv])
+    lines = [f"Command: `{command}`", "", machine(), ""]
+    lines += [
+        "| configuration | pgjax network | envs x steps | pgjax steps/s | reference steps/s | "
+        "pgjax / reference | compile s (pgjax / reference) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    print("\n".join(lines), flush=True)
+    key = jax.random.key(0)
+    for label, (config, torso, cell) in rows.items():
+        config = config.replace(total_timesteps=total)
+        reference = reference_ppo_rnn.from_pgjax(config, cell, torso)
+        sources = {
+            "pgjax": make_train(config),
+            "reference": reference_ppo_rnn.make_train(reference),
+        }
+        compiled, compile_best = {}, dict.fromkeys(sources, float("inf"))
+        for round_ in range(args.compiles):
+            for name in sorted(sources, reverse=round_ % 2 == 1):
+                jax.clear_caches()
+                compiled[name], seconds = compile_timed(sources[name], key)
+                compile_best[name] = min(compile_best[name], seconds)
+        best = dict.fromkeys(sources, float("inf"))
+        for _ in range(args.rounds):  # interleaved: a noisy neighbour slows both
+            for name, fn in compiled.items():
+                best[name] = min(best[name], timed(fn, key))
+        steps = config.num_updates * config.batch_size
+        rate = {name: steps / seconds for name, seconds in best.items()}
+        net = (
+            f"{'shared' if config.shared_torso else 'separate'}, "
+            f"{config.activation} {'x'.join(map(str, config.hidden_sizes))}, "
+            f"gru {config.rnn_size}, heads {'x'.join(map(str, config.head_sizes)) or '-'}"
+        )
+        row = (
+            f"| {label} | {net} | {config.num_envs} x {config.num_steps} | "
+            f"{rate['pgjax']:,.0f} | {rate['reference']:,.0f} | "
+            f"{rate['pgjax'] / rate['reference']:.2f}x | {compile_best['pgjax']:.1f} / "
+            f"{compile_best['reference']:.1f} |"
+        )
+        lines.append(row)
+        print(row, flush=True)
+    lines += [
+        "",
+        "The reference: `benchmarks/reference_ppo_rnn.py` (PureJaxRL's PPO-RNN restated: relu "
+        "torso, one GRU shared by actor and critic, relu heads; at (b) its default widths of "
+        "128, at (c) a torso of 64, GRU 32, heads of 32).",
+    ]
+    name = f"throughput_memory_reference_{jax.default_backend()}.md"
+    write_table(lines, os.path.join(args.out_dir, name))
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -327,13 +413,15 @@ def memory(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scaling", action="store_true", help="grow envs and seeds")
-    parser.add_argument("--memory", action="store_true", help="GRU, LSTM and feed-forward")
+    parser.add_argument("--memory", action="store_true", help="recurrent against PPO-RNN")
+    parser.add_argument("--memory-cost", action="store_true", help="GRU, LSTM, feed-forward")
     parser.add_argument("--rnn-size", type=int, default=128, help="memory: the cell's units")
     parser.add_argument("--env", action="append", help="environment (repeatable)")
     parser.add_argument("--algo", action="append", choices=algorithm_names(), help="(repeatable)")
     parser.add_argument("--num-envs", type=int, nargs="+", help="single: one; scaling: a list")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4, 16, 64, 256, 1024])
     parser.add_argument("--num-steps", type=int, default=128, help="single mode")
+    parser.add_argument("--agents", type=int, default=1, help="single: runs vmapped per side")
     parser.add_argument("--total-timesteps", type=int, default=500_000, help="single mode")
     parser.add_argument("--updates", type=int, default=2, help="scaling: least updates a point")
     parser.add_argument("--min-steps", type=int, default=65_536, help="scaling: least steps")
@@ -345,10 +433,17 @@ def main() -> None:
     parser.add_argument(
         "--separate", action="store_true", help="single: pgjax's actor and critic separate"
     )
+    parser.add_argument("--rounds", type=int, default=5, help="single, memory: timed rounds")
     args = parser.parse_args()
     args.argv = sys.argv[1:]
+    args.rounds = 1 if args.quick else args.rounds
+    args.compiles = min(3, args.rounds)  # compiles timed per side, best of them
     args.out_dir = out_dir(args.out_dir, args.quick)
     if args.memory:
+        if args.total_timesteps == parser.get_default("total_timesteps"):
+            args.total_timesteps = 20_480  # 40 updates: a recurrent step is slow on a CPU
+        return memory_reference(args)
+    if args.memory_cost:
         args.env = args.env or ["CartPole-v1", "Breakout-MinAtar"]
         return memory(args)
     if not args.scaling:

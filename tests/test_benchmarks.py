@@ -24,7 +24,10 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
         ("same_numbers.py", "same numbers", []),
         ("memory.py", "| Cue-v0 | gru 32 |", []),
         ("tracking.py", "| tensorboard |", []),
-        ("throughput.py", "| CartPole-v1 | gru 128 |", ["--memory", "--env", "CartPole-v1"]),
+        ("throughput.py", "| CartPole-v1 | gru 128 |", ["--memory-cost", "--env", "CartPole-v1"]),
+        ("throughput.py", "| (a) CartPole, the reference's network |", ["--memory"]),
+        ("throughput.py", "agents: 2 runs vmapped", ["--agents", "2"]),
+        ("recurrent_step.py", "instructions per scanned step", []),
     ],
 )
 def test_quick_mode_runs(script, expected, args, tmp_path):
@@ -38,6 +41,22 @@ def test_quick_mode_runs(script, expected, args, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "device:" in out.stdout
     assert expected in out.stdout, out.stdout[-2000:]
+
+
+@pytest.mark.benchmarks
+def test_the_accelerator_script_runs_quick(tmp_path):
+    out = subprocess.run(
+        ["bash", str(BENCHMARKS / "accelerator.sh"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=BENCHMARKS.parent,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("pgjax / reference") >= 2
+    assert "(c) MaskedCartPole-v1 preset" in out.stdout
+    report = out.stdout.strip().splitlines()[-1].removeprefix("wrote ")
+    assert Path(report).read_text().count("## python benchmarks/throughput.py") >= 3
 
 
 @pytest.mark.benchmarks
