@@ -2,9 +2,12 @@
 
 The truths: an episode's first action depends on its first observation alone (the state is
 fresh after a termination and after a truncation alike); the learner, replaying a window from
-the state stored at its start, recomputes the rollout's log-probabilities and values bit for
-bit before any parameter moves (the importance ratio is exactly 1); V(final observation) at a
-truncation is the value under the state its episode reached.
+the state stored at its start, recomputes the rollout's log-probabilities and values before
+any parameter moves to float32 rounding (1e-6: the rollout steps windows of one, the replay
+computes the input side of a whole window in one product, and XLA's kernels round by shape),
+so the importance ratio is 1 to 1e-6, while replaying from a state one step off moves them by
+far more; V(final observation) at a truncation is the value under the state its episode
+reached.
 """
 
 import jax
@@ -20,6 +23,8 @@ from pgjax.nets import Params
 from pgjax.rollout import collect
 from pgjax.static import make_static
 from pgjax.train import init
+
+ROUNDING = 1e-6  # how far the replay's log π and V may sit from the rollout's
 
 # CartPole cut at 12 steps: a random policy's episodes end by falling (terminated) or at the
 # limit (truncated), both inside a 48-step window
@@ -79,10 +84,9 @@ def test_the_state_is_fresh_at_every_episode_start(network):
 
 
 @pytest.mark.parametrize("algo", list(REGISTRY))
-def test_replay_gives_the_rollouts_numbers_bit_for_bit(algo):
+def test_replay_gives_the_rollouts_numbers(algo):
     """The learner's first (minibatch of whole windows, shuffled over environments) replayed
-    from the stored states: log π_old and V_old exactly, so the ratio is exactly 1. One
-    minibatch per epoch, so that it has the rollout's shape (see the next test)."""
+    from the stored states: log π_old and V_old to rounding, so the ratio is 1 to 1e-6."""
     static, params, _, batch = window(algo, num_minibatches=1)
     data = batch.transitions()
     mb = jax.tree.map(lambda x: x[0], shuffle(static, data, jax.random.key(5), 1))
@@ -90,25 +94,29 @@ def test_replay_gives_the_rollouts_numbers_bit_for_bit(algo):
     net = static.net
     dist_params, values = jax.jit(net.policy_and_value)(params, mb.obs, mb.memory)
     log_prob = net.dist.log_prob(dist_params, mb.action)
-    np.testing.assert_array_equal(log_prob, mb.log_prob)
-    np.testing.assert_array_equal(jnp.exp(log_prob - mb.log_prob), 1.0)
-    np.testing.assert_array_equal(values, mb.values)
+    np.testing.assert_allclose(log_prob, mb.log_prob, rtol=0, atol=ROUNDING)
+    np.testing.assert_allclose(jnp.exp(log_prob - mb.log_prob), 1.0, rtol=0, atol=ROUNDING)
+    np.testing.assert_allclose(values, mb.values, rtol=0, atol=ROUNDING)
     # the actor alone (REINFORCE's and TRPO's policy step) and the critic alone likewise
     alone = jax.jit(net.policy)(Params(params.actor, None), mb.obs, mb.memory)
-    np.testing.assert_array_equal(net.dist.log_prob(alone, mb.action), mb.log_prob)
-    np.testing.assert_array_equal(jax.jit(net.value)(params, mb.obs, mb.memory), mb.values)
+    np.testing.assert_allclose(
+        net.dist.log_prob(alone, mb.action), mb.log_prob, rtol=0, atol=ROUNDING
+    )
+    values = jax.jit(net.value)(params, mb.obs, mb.memory)
+    np.testing.assert_allclose(values, mb.values, rtol=0, atol=ROUNDING)
 
 
 @pytest.mark.parametrize("shared_torso", [False, True])
-def test_replay_is_exact_with_head_layers_after_the_cell(shared_torso):
+def test_replay_holds_with_head_layers_after_the_cell(shared_torso):
     """With each head's own hidden layer after the GRU (PureJaxRL's PPO-RNN layout) the
-    replay is exact too, through a shared torso as well."""
+    replay gives the rollout's numbers too, through a shared torso as well."""
     static, params, _, batch = window(num_minibatches=1, head_sizes=(8,), shared_torso=shared_torso)
     assert params.critic["params"]["Dense_0"]["kernel"].shape == (16, 8)  # the value head's own
     mb = jax.tree.map(lambda x: x[0], shuffle(static, batch.transitions(), jax.random.key(5), 1))
     dist_params, values = jax.jit(static.net.policy_and_value)(params, mb.obs, mb.memory)
-    np.testing.assert_array_equal(static.net.dist.log_prob(dist_params, mb.action), mb.log_prob)
-    np.testing.assert_array_equal(values, mb.values)
+    log_prob = static.net.dist.log_prob(dist_params, mb.action)
+    np.testing.assert_allclose(log_prob, mb.log_prob, rtol=0, atol=ROUNDING)
+    np.testing.assert_allclose(values, mb.values, rtol=0, atol=ROUNDING)
 
 
 def test_replay_of_smaller_minibatches_agrees_to_rounding():
@@ -121,7 +129,7 @@ def test_replay_of_smaller_minibatches_agrees_to_rounding():
         mb = jax.tree.map(lambda x, i=i: x[i], minibatches)
         dist_params, values = static.net.policy_and_value(params, mb.obs, mb.memory)
         log_prob = static.net.dist.log_prob(dist_params, mb.action)
-        np.testing.assert_allclose(log_prob, mb.log_prob, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(log_prob, mb.log_prob, rtol=0, atol=ROUNDING)
         np.testing.assert_allclose(values, mb.values, rtol=0, atol=1e-5)
 
 
@@ -172,7 +180,7 @@ def test_truncation_bootstraps_from_the_state_the_episode_reached(shared_torso):
 def test_every_algorithm_learns_with_memory(algo):
     """Three updates of every algorithm through make_train: finite losses. With the learning
     rate near 0 (REINFORCE's policy step, and PPO's joint loss; TRPO's step has no learning
-    rate) the whole batch's ratio after each update is exactly 1: the parameters did not move
+    rate) the whole batch's ratio after each update is 1 to 1e-6: the parameters did not move
     and the report's replay gives the rollout's numbers."""
     fields = dict(num_envs=4, num_steps=32, rnn_size=16, hidden_sizes=(32,), num_minibatches=1)
     config = Config(algo=algo, env=ENV, network="gru", total_timesteps=3 * 128, **fields)
@@ -181,8 +189,8 @@ def test_every_algorithm_learns_with_memory(algo):
     metrics = jax.jit(make_train(config))(jax.random.key(0)).metrics
     assert np.isfinite(np.asarray(metrics["loss"])).all()
     if algo in ("reinforce", "ppo_clip"):
-        np.testing.assert_array_equal(metrics["ratio_max"], 1.0)
-        np.testing.assert_array_equal(metrics["ratio_std"], 0.0)
+        np.testing.assert_allclose(metrics["ratio_max"], 1.0, rtol=0, atol=ROUNDING)
+        np.testing.assert_allclose(metrics["ratio_std"], 0.0, rtol=0, atol=ROUNDING)
 
 
 def test_memory_trains_resumes_to_the_same_bits_and_evaluates(tmp_path):
@@ -253,3 +261,39 @@ def test_memory_is_needed_and_used_on_a_delayed_cue():
             assert (finals >= 0.9).all(), finals
         else:
             assert abs(finals.mean()) < 0.2 and (finals < 0.5).all(), finals
+
+
+def test_the_grus_written_out_derivative_is_jaxs_own():
+    """The GRU scan's derivative (written out so that the weights' gradient is one product
+    after the loop) against JAX differentiating the same loop, with resets inside the window:
+    reverse mode (the learner) and forward over reverse (TRPO's Fisher products)."""
+    from pgjax.nets.recurrent import _gru_scan, _gru_steps
+
+    k, b, h, t = 2, 3, 8, 20
+    keys = jax.random.split(jax.random.key(1), 6)
+    args = (
+        jax.random.normal(keys[0], (k, h, 3 * h)) / 3,
+        jax.random.normal(keys[1], (k, h)),
+        jax.random.normal(keys[2], (k, b, h)),
+        jax.random.normal(keys[3], (t, k, b, 3 * h)),
+    )
+    first = jax.random.bernoulli(keys[4], 0.2, (t, b))
+    assert first.any()
+    target = jax.random.normal(keys[5], (t, k, b, h))
+
+    def loss(scan):
+        return lambda *a: jnp.sum(jnp.sin(scan(*a, first)) * target)
+
+    def by_jax(*a):
+        return _gru_steps(*a)[0]
+
+    mine, theirs = (jax.grad(loss(f), argnums=(0, 1, 2, 3))(*args) for f in (_gru_scan, by_jax))
+    for a, b_ in zip(mine, theirs, strict=True):
+        np.testing.assert_allclose(a, b_, rtol=1e-4, atol=2e-6)
+    v = jnp.ones_like(args[0])
+
+    def fisher(scan):
+        grad = jax.grad(loss(scan))
+        return jax.jvp(lambda w: grad(w, *args[1:]), (args[0],), (v,))[1]
+
+    np.testing.assert_allclose(fisher(_gru_scan), fisher(by_jax), rtol=1e-4, atol=1e-5)

@@ -34,7 +34,7 @@ from pgjax.nets.init import (
     orthogonal,
     orthogonal_many,
 )
-from pgjax.nets.recurrent import Cell, initial_hidden, unroll
+from pgjax.nets.recurrent import Cell, cell_weights, initial_hidden, input_gates, scan_cells
 from pgjax.nets.torsos import (
     ACTIVATIONS,
     TORSOS,
@@ -87,14 +87,24 @@ class Actor(nn.Module):
     activation: str = "tanh"
 
     @nn.compact
-    def __call__(self, obs: Array, hidden=None, first=None, with_features: bool = False):
+    def __call__(
+        self, obs: Array, hidden=None, first=None, with_features: bool = False, cell_out=None
+    ):
         """The distribution parameters; with ``with_features``, also the features the head
         reads ``[..., H]`` (what a shared critic reads). With a ``cell``: one step of a batch
         ``[B]`` from ``hidden`` (``first [B]``: episodes starting here), returning
-        ``(new hidden, that)``."""
+        ``(new hidden, that)``; or given the cell's outputs ``cell_out [..., H]`` (computed
+        apart, ``pgjax.nets.recurrent.scan_cells``), the head alone on them (``obs`` then
+        gives the action mask only)."""
+        if cell_out is not None:
+            return self._head(obs, cell_out, with_features)
         features = self.torso(obs)
         if self.cell is not None:
             hidden, features = self.cell(hidden, features, first)
+        out = self._head(obs, features, with_features)
+        return out if self.cell is None else (hidden, out)
+
+    def _head(self, obs: Array, features: Array, with_features: bool):
         x = _head_layers(features, self.head_sizes, self.activation, self.kernel_init)
         out = nn.Dense(self.num_actions, kernel_init=self.kernel_init(POLICY_GAIN))(x)
         if self.discrete and isinstance(obs, dict) and MASK in obs:
@@ -102,8 +112,7 @@ class Actor(nn.Module):
         if not self.discrete:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
             out = (out, jnp.broadcast_to(log_std, out.shape))
-        out = (out, features) if with_features else out
-        return out if self.cell is None else (hidden, out)
+        return (out, features) if with_features else out
 
 
 class Critic(nn.Module):
@@ -119,15 +128,21 @@ class Critic(nn.Module):
     activation: str = "tanh"
 
     @nn.compact
-    def __call__(self, x: Array, hidden=None, first=None):
+    def __call__(self, x: Array, hidden=None, first=None, cell_out=None):
         """V(s); with a ``cell`` (and a torso of its own), one step of a batch ``[B]``:
-        ``(new hidden, V(s))``."""
+        ``(new hidden, V(s))``; given the cell's outputs ``cell_out [..., H]``, the value head
+        alone on them."""
+        if cell_out is not None:
+            return self._head(cell_out)
         features = x if self.torso is None else self.torso(x)
         if self.cell is not None:
             hidden, features = self.cell(hidden, features, first)
-        x = _head_layers(features, self.head_sizes, self.activation, self.kernel_init)
-        value = nn.Dense(1, kernel_init=self.kernel_init(VALUE_GAIN))(x)[..., 0]
+        value = self._head(features)
         return value if self.cell is None else (hidden, value)
+
+    def _head(self, features: Array) -> Array:
+        x = _head_layers(features, self.head_sizes, self.activation, self.kernel_init)
+        return nn.Dense(1, kernel_init=self.kernel_init(VALUE_GAIN))(x)[..., 0]
 
 
 class Params(NamedTuple):
@@ -213,14 +228,14 @@ class ActorCritic(NamedTuple):
         """π(·|s)'s parameters of ``obs [..., *obs_shape]``; recurrent: of a window
         ``[T, B, ...]`` replayed from ``memory``."""
         if memory is not None:
-            return unroll(self._policy_step(params), memory.hidden, obs, memory.first)[0]
+            return self._window(params, obs, memory.hidden, memory.first, value=False)[0]
         return self.actor.apply(params.actor, obs)
 
     def policy_and_value(self, params: Params, obs: Array, memory: Memory | None = None):
         """Both, through a shared torso once; recurrent: of a window replayed from
         ``memory``."""
         if memory is not None:
-            return unroll(self._step(params), memory.hidden, obs, memory.first)[0]
+            return self._window(params, obs, memory.hidden, memory.first)[:2]
         if self.critic.torso is None:
             dist_params, features = self.actor.apply(params.actor, obs, with_features=True)
             return dist_params, self.critic.apply(params.critic, features)
@@ -229,7 +244,7 @@ class ActorCritic(NamedTuple):
     def value(self, params: Params, obs: Array, memory: Memory | None = None) -> Array:
         """V(s) ``[...]``; recurrent: of a window ``[T, B, ...]`` replayed from ``memory``."""
         if memory is not None:
-            return unroll(self._value_step(params), memory.hidden, obs, memory.first)[0]
+            return self._window(params, obs, memory.hidden, memory.first, policy=False)[1]
         if self.critic.torso is None:  # the actor's torso, then the value head
             return self.policy_and_value(params, obs)[1]
         return self.critic.apply(params.critic, obs)
@@ -237,59 +252,91 @@ class ActorCritic(NamedTuple):
     def step(self, params: Params, hidden: Hidden, obs: Array, first: Array):
         """One recurrent step of a batch: observations ``[B, *obs_shape]`` and ``first [B]``
         → (the hidden states after it, π(·|s)'s parameters, V(s) ``[B]``)."""
-        hidden, (dist_params, value) = self._step(params)(hidden, obs, first)
-        return hidden, dist_params, value
+        window = jax.tree.map(lambda x: x[None], (obs, first))
+        dist_params, value, hiddens = self._window(params, *window[:1], hidden, window[1])
+        return _last(hidden, hiddens), *jax.tree.map(lambda x: x[0], (dist_params, value))
 
     def policy_step(self, params: Params, hidden: Hidden, obs: Array, first: Array):
         """One recurrent step of the actor alone (acting without learning: the critic's
         state is left as it was) → (the hidden states after it, π(·|s)'s parameters)."""
-        return self._policy_step(params)(hidden, obs, first)
+        window = jax.tree.map(lambda x: x[None], (obs, first))
+        dist_params, _, hiddens = self._window(params, window[0], hidden, window[1], value=False)
+        return _last(hidden, hiddens), jax.tree.map(lambda x: x[0], dist_params)
 
     def values_and_next(self, params: Params, obs: Array, next_obs: Array, memory: Memory):
         """A window's V(s_t) and V(s'_t) ``[T, B]``, replayed from ``memory``: V(s'_t) from the
         hidden state after step t, the one its episode reached (no reset, also where the
         episode ended and ``next_obs`` is its final observation)."""
-        step = self._value_step(params)
-        values, hiddens = unroll(step, memory.hidden, obs, memory.first)
+        _, values, hiddens = self._window(params, obs, memory.hidden, memory.first, policy=False)
         t, b = memory.first.shape
-        flat = lambda x: x.reshape((t * b, *x.shape[2:]))  # noqa: E731
-        _, next_values = step(jax.tree.map(flat, hiddens), flat(next_obs), jnp.zeros(t * b, bool))
+        flat = lambda x: x.reshape((1, t * b, *x.shape[2:]))  # noqa: E731
+        after = jax.tree.map(lambda x: x.reshape((t * b, *x.shape[2:])), hiddens)
+        after = Hidden(*(() if h is None else h for h in after))
+        _, next_values, _ = self._window(
+            params, jax.tree.map(flat, next_obs), after, jnp.zeros((1, t * b), bool), policy=False
+        )
         return values, next_values.reshape((t, b))
 
-    # ---- one recurrent step, as functions (hidden, obs, first) -> (hidden, out) ----
+    # ---- the recurrent window: torsos and input gates outside the scan, the cells inside ----
 
-    def _step(self, params: Params):
-        def step(hidden: Hidden, obs: Array, first: Array):
-            if self.critic.torso is None:  # the value head on the actor's features
-                actor_h, (dist_params, features) = self.actor.apply(
-                    params.actor, obs, hidden.actor, first, with_features=True
-                )
-                return Hidden(actor_h, ()), (
-                    dist_params,
-                    self.critic.apply(params.critic, features),
-                )
-            actor_h, dist_params = self.actor.apply(params.actor, obs, hidden.actor, first)
-            critic_h, value = self.critic.apply(params.critic, obs, hidden.critic, first)
-            return Hidden(actor_h, critic_h), (dist_params, value)
+    def _window(
+        self,
+        params: Params,
+        obs: Any,
+        hidden: Hidden,
+        first: Array,
+        policy: bool = True,
+        value: bool = True,
+    ):
+        """A window ``[T, B]`` of the recurrent network from ``hidden`` (before the first
+        step's reset): (π's parameters or None, V ``[T, B]`` or None, the hidden states after
+        every step as ``Hidden`` of leaves ``[T, B, H]``, None for a cell not run). Every
+        torso and every cell's input gates run on the whole window at once; the cells needed
+        (the actor's for π or a shared critic, the critic's own for V) are scanned together,
+        stacked (``pgjax.nets.recurrent.scan_cells``)."""
+        shared = self.critic.cell is None
+        runs = [
+            name
+            for name, needed in (("actor", policy or shared), ("critic", value and not shared))
+            if needed
+        ]
+        cell = self.actor.cell
+        weights, gates = [], []
+        for name in runs:
+            module, variables = getattr(self, name), getattr(params, name)
+            features = module.apply(variables, obs, method=_torso)
+            w = cell_weights(cell.kind, variables["params"]["cell"])
+            weights.append(w)
+            gates.append(input_gates(w, features))
+        stacked = jax.tree.map(lambda *x: jnp.stack(x), *weights)
+        start = jax.tree.map(lambda *x: jnp.stack(x), *(getattr(hidden, n) for n in runs))
+        steps = scan_cells(cell.kind, stacked, start, jnp.stack(gates, axis=1), first)
+        outs = {n: jax.tree.map(lambda x, k=k: x[:, k], steps) for k, n in enumerate(runs)}
+        out = lambda n: outs[n] if cell.kind == "gru" else outs[n][1]  # noqa: E731
+        dist_params = values = None
+        if policy or shared:
+            dist_params, features = self.actor.apply(
+                params.actor, obs, with_features=True, cell_out=out("actor")
+            )
+        if value:
+            if shared:
+                values = self.critic.apply(params.critic, features)
+            else:
+                values = self.critic.apply(params.critic, obs, cell_out=out("critic"))
+        return dist_params, values, Hidden(outs.get("actor"), outs.get("critic"))
 
-        return step
 
-    def _policy_step(self, params: Params):
-        def step(hidden: Hidden, obs: Array, first: Array):
-            actor_h, dist_params = self.actor.apply(params.actor, obs, hidden.actor, first)
-            return hidden._replace(actor=actor_h), dist_params
+def _torso(module: nn.Module, obs: Any) -> Array:
+    """A module's torso alone (``Module.apply(..., method=_torso)``)."""
+    return module.torso(obs)
 
-        return step
 
-    def _value_step(self, params: Params):
-        def step(hidden: Hidden, obs: Array, first: Array):
-            if self.critic.torso is None:  # through the actor's cell
-                hidden, (_, value) = self._step(params)(hidden, obs, first)
-                return hidden, value
-            critic_h, value = self.critic.apply(params.critic, obs, hidden.critic, first)
-            return hidden._replace(critic=critic_h), value
-
-        return step
+def _last(hidden: Hidden, hiddens: Hidden) -> Hidden:
+    """``hidden`` advanced to the last of ``hiddens`` (leaves ``[T, ...]``) where a cell ran."""
+    return Hidden(
+        *(h if after is None else jax.tree.map(lambda x: x[-1], after)
+          for h, after in zip(hidden, hiddens, strict=True))
+    )  # fmt: skip
 
 
 def _init_modules(actor: Actor, critic: Critic, key: Array, obs: Array) -> Params:
