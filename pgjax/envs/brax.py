@@ -9,6 +9,14 @@ cuts each episode at ``episode_length`` (1000, Brax's default) as a truncation, 
 from V(the observation that ended it); a fall (Brax's ``done``) is a termination. Each ended
 environment is reset with its own key (Brax's ``AutoResetWrapper`` returns every one to the
 same first state and replaces the observation that ended the episode). Actions in [-1, 1].
+
+Resets without a reset per step: each environment holds one start drawn in advance (its own
+key, never used before). An environment whose episode ends takes its start; a new set of
+starts is drawn, for all environments in one batched ``reset``, only at a step where an
+environment ends whose start was already taken (one that ended twice since the last draw).
+With episodes of Brax's usual length that is about once per episode length rather than at
+every step where any of the environments ended, and every episode still begins from a fresh
+draw.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from pgjax.envs.base import EnvSpec, TimeStep, reset_where
+from pgjax.envs.base import EnvSpec, TimeStep
 
 Array = jax.Array
 
@@ -46,10 +54,13 @@ def brax_names() -> list[str]:
 
 
 class BraxState(NamedTuple):
-    """Brax's states ``[N]`` and each one's steps in its episode, ``[N]``."""
+    """Brax's states ``[N]``, each one's steps in its episode ``[N]``, the starts drawn in
+    advance ``[N]`` (Brax states) and whether each was taken ``[N]``."""
 
     env_state: Any
     time: Array
+    start: Any
+    taken: Array
 
 
 class BraxEnv(NamedTuple):
@@ -59,13 +70,12 @@ class BraxEnv(NamedTuple):
     spec: EnvSpec
     episode_length: int
 
-    def _reset(self, keys: Array) -> tuple[Array, BraxState]:
-        state = jax.vmap(self.env.reset)(keys)
-        return state.obs, BraxState(state, jnp.zeros(keys.shape[0], jnp.int32))
-
     def reset(self, keys: Array) -> tuple[BraxState, Array]:
-        obs, state = self._reset(keys)
-        return state, obs
+        n = keys.shape[0]
+        both = jax.vmap(self.env.reset)(jnp.concatenate([keys, jax.vmap(_fold)(keys)]))
+        now, start = (jax.tree.map(lambda x, i=i: x[i * n : (i + 1) * n], both) for i in (0, 1))
+        zeros = jnp.zeros(n, jnp.int32)
+        return BraxState(now, zeros, start, jnp.zeros(n, bool)), now.obs
 
     def step(self, keys: Array, state: BraxState, action: Array) -> tuple[BraxState, TimeStep]:
         # Brax's step is deterministic: the transition keys keys[:, 0] are not needed
@@ -74,11 +84,25 @@ class BraxEnv(NamedTuple):
         terminated = env_state.done > 0.5
         truncated = jnp.logical_and(time >= self.episode_length, ~terminated)
         done = jnp.logical_or(terminated, truncated)
-        obs, next_state = reset_where(
-            done, self._reset, keys[:, 1], env_state.obs, BraxState(env_state, time)
+
+        def draw() -> tuple[Any, Array]:  # new starts for all, none taken
+            return jax.vmap(self.env.reset)(keys[:, 1]), jnp.zeros_like(state.taken)
+
+        # a start taken twice would repeat an episode's beginning: draw new ones first (under
+        # an outer vmap the condition becomes a select and the draw runs at every step)
+        start, taken = jax.lax.cond(
+            jnp.any(done & state.taken), draw, lambda: (state.start, state.taken)
         )
-        ts = TimeStep(obs, env_state.reward, terminated, truncated, env_state.obs)
+        pick = lambda new, old: jax.vmap(jax.lax.select)(done, new, old)  # noqa: E731
+        next_env = jax.tree.map(pick, start, env_state)
+        next_state = BraxState(next_env, jnp.where(done, 0, time), start, taken | done)
+        ts = TimeStep(next_env.obs, env_state.reward, terminated, truncated, env_state.obs)
         return next_state, ts
+
+
+def _fold(key: Array) -> Array:
+    """A second key from ``key``, for the start drawn in advance."""
+    return jax.random.fold_in(key, 1)
 
 
 @functools.cache
