@@ -45,7 +45,12 @@ from pgjax.hparams import HParams
 from pgjax.tracking import TRACKERS
 from pgjax.train import num_devices
 
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_FAILED = 1
+"""Exit status of a run that failed (diverged, or an environment's fault)."""
+EXIT_USAGE = 2
+"""Exit status of a user's mistake: a one-line message, nothing written."""
+EXIT_INTERRUPTED = 130
+"""Exit status after a second Ctrl-C."""
 
 
 def _field_docs(cls: type) -> dict[str, str]:
@@ -215,7 +220,12 @@ class _SweepArgs:
     """The W&B project of --log wandb."""
 
 
-TrainArgs, EvalArgs, SweepArgs = map(_documented, (_TrainArgs, _EvalArgs, _SweepArgs))
+TrainArgs = _documented(_TrainArgs)
+"""``pgjax train``'s flags: every ``Config`` field and the run's own."""
+EvalArgs = _documented(_EvalArgs)
+"""``pgjax eval``'s flags."""
+SweepArgs = _documented(_SweepArgs)
+"""``pgjax sweep``'s flags: ``Config`` fields, each one value or a comma-separated list."""
 
 
 class UserError(Exception):

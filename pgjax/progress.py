@@ -100,7 +100,8 @@ def train_in_chunks(
       num_chunks: how many times to report; chunks are of equal length but the last.
       on_chunk: called after each chunk with a ``ChunkReport``, the ``TrainState`` and the
         chunk's own rows of metrics (host arrays ``[updates in the chunk]``).
-      state, metrics: continue a run from this state, with these metrics so far (resume).
+      state: continue a run from this state (resume).
+      metrics: the run's metrics so far, when continuing it.
       hparams: traced hyperparameters, as for ``train``; defaults to ``config.hparams()``.
       on_update: host function called after every update, from inside the compiled chunk
         (see ``make_pipeline``); e.g. a ``ProgressBar``.

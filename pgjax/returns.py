@@ -204,10 +204,16 @@ def vtrace(
     learns toward, c̄ the variance of the traces.
 
     Args:
-      rewards, values, next_values, terminated, truncated: ``[T]``, as for ``gae``.
+      rewards: ``[T]``, as for ``gae``.
+      values: ``[T]``, as for ``gae``.
+      next_values: ``[T]``, as for ``gae``.
+      terminated: ``[T]``, as for ``gae``.
+      truncated: ``[T]``, as for ``gae``.
       log_rhos: ``[T]`` float, log π(a_t|s_t) − log μ(a_t|s_t) (carries no gradient).
-      gamma: scalar discount. lam: λ in [0, 1], scalar or ``[T]``.
-      rho_bar, c_bar: ρ̄ and c̄ (scalars, may be ``inf``).
+      gamma: scalar discount.
+      lam: λ in [0, 1], scalar or ``[T]``.
+      rho_bar: ρ̄ (a scalar, may be ``inf``).
+      c_bar: c̄ (a scalar, may be ``inf``).
 
     Returns:
       ``(v [T], A [T])``: the targets and the advantages, both without gradient.

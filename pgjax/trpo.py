@@ -91,7 +91,8 @@ def trpo_step(
       kl_fn: θ ↦ mean KL(π_old‖π_θ) over the batch's states (scalar, 0 at ``params``).
       params: ``[P]`` the current (old) policy parameters.
       max_kl: δ.
-      cg_iters, damping: of the conjugate-gradient solve.
+      cg_iters: iterations of the conjugate-gradient solve.
+      damping: added to the Fisher-vector product in that solve.
       line_search_steps: candidate steps 1, ½, ¼, … tried (all at once, vectorised).
 
     Returns:

@@ -19,7 +19,10 @@ from typing import Any
 from pgjax.envs.base import EnvSpec, check_contract
 from pgjax.envs.functional import FunctionalEnv, as_numbers, full_name, options_of
 
-TRUNCATION, TERMINATION = 1, 2  # navix's StepType
+TRUNCATION = 1
+"""Navix's ``StepType`` of a step cut by the time limit."""
+TERMINATION = 2
+"""Navix's ``StepType`` of a step that ended the task."""
 
 
 def navix_names() -> list[str]:

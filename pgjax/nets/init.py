@@ -48,7 +48,12 @@ def orthogonal(scale: float = 1.0):
 
 # the gains of orthogonal initialisation: hidden layers (a torso's), the policy head, the
 # value head
-HIDDEN_GAIN, POLICY_GAIN, VALUE_GAIN = math.sqrt(2), 0.01, 1.0
+HIDDEN_GAIN = math.sqrt(2)
+"""The gain of hidden layers' kernels."""
+POLICY_GAIN = 0.01
+"""The gain of the policy head's kernel: the first policy is near uniform."""
+VALUE_GAIN = 1.0
+"""The gain of the value head's kernel."""
 
 
 def orthogonal_many(key: Array, shapes: Sequence[tuple[int, ...]]) -> list[Array]:
