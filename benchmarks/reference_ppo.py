@@ -117,6 +117,21 @@ def make_env(name: str):
     return env, params, True, space.n, tuple(env.observation_space(params).shape)
 
 
+def gae(reward, value, done, last_value, config):
+    """GAE by a reverse scan over ``[T, N]``, ``done`` ending an episode whatever ended it (no
+    bootstrapping at a time limit, as PureJaxRL does)."""
+
+    def step(carry, t):
+        advantage, next_value = carry
+        r, v, d = t
+        delta = r + config["GAMMA"] * next_value * (1 - d) - v
+        advantage = delta + config["GAMMA"] * config["GAE_LAMBDA"] * (1 - d) * advantage
+        return (advantage, v), advantage
+
+    start = (jnp.zeros_like(last_value), last_value)
+    return jax.lax.scan(step, start, (reward, value, done), reverse=True)[1]
+
+
 class Transition(NamedTuple):
     done: jax.Array
     action: jax.Array
@@ -180,15 +195,7 @@ def make_train(config: dict):
             params, opt_state, env_state, obs, running, returned, rng = runner
             _, last_val = network.apply(params, obs)
 
-            def gae_step(carry, t):
-                gae, next_value = carry
-                delta = t.reward + config["GAMMA"] * next_value * (1 - t.done) - t.value
-                gae = delta + config["GAMMA"] * config["GAE_LAMBDA"] * (1 - t.done) * gae
-                return (gae, t.value), gae
-
-            _, advantages = jax.lax.scan(
-                gae_step, (jnp.zeros_like(last_val), last_val), traj, reverse=True
-            )
+            advantages = gae(traj.reward, traj.value, traj.done, last_val, config)
             targets = advantages + traj.value
 
             def epoch(carry, _):
@@ -264,8 +271,13 @@ def from_pgjax(config) -> dict:
         raise ValueError(
             f"reference_ppo: hidden_sizes={config.hidden_sizes}; it has two layers of one width"
         )
+    return {"HIDDEN": config.hidden_sizes[0], **ppo_settings(config)}
+
+
+def ppo_settings(config) -> dict:
+    """A ``pgjax.Config``'s environment, sizes, budget and PPO settings under PureJaxRL's
+    names."""
     return {
-        "HIDDEN": config.hidden_sizes[0],
         "ENV_NAME": config.env,
         "NUM_ENVS": config.num_envs,
         "NUM_STEPS": config.num_steps,

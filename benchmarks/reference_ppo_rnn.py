@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax.linen.initializers import constant, orthogonal
-from reference_ppo import _entropy, _log_prob
+from reference_ppo import _entropy, _log_prob, gae, ppo_settings
 from reference_ppo import make_env as _gymnax_env
 
 from pgjax.envs.memory import NAMES as MEMORY_TASKS
@@ -144,15 +144,7 @@ def make_train(config: dict):
             _, _, last_val = network.apply(params, hstate, obs[None], last_done[None])
             last_val = last_val[0]
 
-            def gae_step(carry, t):
-                gae, next_value = carry
-                delta = t.reward + config["GAMMA"] * next_value * (1 - t.ended) - t.value
-                gae = delta + config["GAMMA"] * config["GAE_LAMBDA"] * (1 - t.ended) * gae
-                return (gae, t.value), gae
-
-            _, advantages = jax.lax.scan(
-                gae_step, (jnp.zeros_like(last_val), last_val), traj, reverse=True
-            )
+            advantages = gae(traj.reward, traj.value, traj.ended, last_val, config)
             targets = advantages + traj.value
 
             def loss_fn(params, h, t, adv, tgt):
@@ -215,18 +207,5 @@ def from_pgjax(config, size: int = 128, torso: int | None = None) -> dict:
     return {
         "GRU_HIDDEN_DIM": size,
         "TORSO_DIM": size if torso is None else torso,
-        "ENV_NAME": config.env,
-        "NUM_ENVS": config.num_envs,
-        "NUM_STEPS": config.num_steps,
-        "TOTAL_TIMESTEPS": config.total_timesteps,
-        "UPDATE_EPOCHS": config.num_epochs,
-        "NUM_MINIBATCHES": config.num_minibatches,
-        "LR": config.lr,
-        "ANNEAL_LR": config.anneal_lr,
-        "GAMMA": config.gamma,
-        "GAE_LAMBDA": config.gae_lambda,
-        "CLIP_EPS": config.clip_eps,
-        "ENT_COEF": config.ent_coef,
-        "VF_COEF": config.vf_coef,
-        "MAX_GRAD_NORM": config.max_grad_norm,
+        **ppo_settings(config),
     }
