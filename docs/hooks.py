@@ -1,0 +1,161 @@
+"""Build-time pages of the docs site (an mkdocs hook, named in ``mkdocs.yml``).
+
+- ``api/<module>.md``: one page per public module (``API_MODULES``), generated from its
+  docstrings by mkdocstrings, and ``api/index.md`` listing them;
+- ``results/<file>.md``: every table in ``benchmarks/results/`` as it was written (its command,
+  machine and commit included), never retyped, and ``results/index.md`` listing them; the
+  plots and the quick-start pictures beside them, at ``benchmarks/results/...``;
+- in any page, a line ``{{ results ALGO }}`` becomes the rows of
+  ``benchmarks/results/learning_cpu.md`` for that algorithm, a line ``{{ defaults ALGO }}``
+  the algorithm's own defaults (``pgjax.algorithms.get(ALGO).defaults``), and links into
+  ``benchmarks/results/`` are made relative to the page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from mkdocs.structure.files import File, Files
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+
+API_MODULES = (
+    "pgjax",
+    "pgjax.config",
+    "pgjax.hparams",
+    "pgjax.presets",
+    "pgjax.train",
+    "pgjax.algorithms",
+    "pgjax.estimators",
+    "pgjax.learners",
+    "pgjax.losses",
+    "pgjax.returns",
+    "pgjax.distributions",
+    "pgjax.kl_control",
+    "pgjax.trpo",
+    "pgjax.rollout",
+    "pgjax.static",
+    "pgjax.fields",
+    "pgjax.progress",
+    "pgjax.runner",
+    "pgjax.loggers",
+    "pgjax.tracking",
+    "pgjax.checkpoint",
+    "pgjax.evaluate",
+    "pgjax.render",
+    "pgjax.sweep",
+    "pgjax.cli",
+    "pgjax.envs",
+    "pgjax.envs.base",
+    "pgjax.envs.registry",
+    "pgjax.envs.gymnax",
+    "pgjax.envs.done",
+    "pgjax.envs.wrappers",
+    "pgjax.envs.memory",
+    "pgjax.envs.functional",
+    "pgjax.envs.brax",
+    "pgjax.envs.craftax",
+    "pgjax.envs.jumanji",
+    "pgjax.envs.navix",
+    "pgjax.envs.xminigrid",
+    "pgjax.envs.pgx",
+    "pgjax.nets",
+    "pgjax.nets.actor_critic",
+    "pgjax.nets.torsos",
+    "pgjax.nets.recurrent",
+    "pgjax.nets.init",
+)
+"""Every module whose public names the API reference documents (``tests/test_docs.py``
+checks that each of them is there)."""
+
+
+def _api_pages() -> dict[str, str]:
+    pages = {}
+    for module in API_MODULES:
+        pages[f"api/{module}.md"] = f"::: {module}\n    options:\n      heading_level: 1\n"
+    listing = "\n".join(f"- [`{m}`]({m}.md)" for m in API_MODULES)
+    pages["api/index.md"] = (
+        "# API reference\n\nGenerated from the docstrings at build time: every public name of "
+        "each module below (what its `__all__` says, else every name not starting with `_`).\n\n"
+        + listing
+        + "\n"
+    )
+    return pages
+
+
+def _result_files() -> list[str]:
+    return sorted(
+        name
+        for name in os.listdir(RESULTS)
+        if name.endswith((".md", ".txt")) and name != "README.md"
+    )
+
+
+def _results_pages() -> dict[str, str]:
+    pages, listing = {}, []
+    for name in _result_files():
+        with open(os.path.join(RESULTS, name)) as f:
+            text = f.read()
+        stem = os.path.splitext(name)[0]
+        body = text if name.endswith(".md") else f"```text\n{text}\n```"
+        body = re.sub(r"^#+ ", "## ", body, flags=re.M)
+        # the file's own links are to files beside it in benchmarks/results/
+        body = re.sub(r"\]\((?!https?:|/|#)([^)]+)\)", r"](../benchmarks/results/\1)", body)
+        pages[f"results/{stem}.md"] = (
+            f"# {stem}\n\n`benchmarks/results/{name}`, as the script wrote it:\n\n{body}\n"
+        )
+        listing.append(f"- [`{name}`]({stem}.md)")
+    pages["results/index.md"] = (
+        "# Results\n\nEvery table below was written by a script in `benchmarks/`; each says "
+        "the command that made it, the machine and the pgjax commit. They are read from "
+        "`benchmarks/results/` when the site is built. [Results, discussed](discussion.md) "
+        "walks through them.\n\n" + "\n".join(listing) + "\n"
+    )
+    return pages
+
+
+def on_files(files: Files, config) -> Files:
+    for uri, text in {**_api_pages(), **_results_pages()}.items():
+        files.append(File.generated(config, uri, content=text))
+    for folder, _, names in os.walk(RESULTS):
+        for name in names:
+            if name.endswith((".png", ".gif", ".html", ".svg")):
+                path = os.path.join(folder, name)
+                uri = os.path.relpath(path, ROOT).replace(os.sep, "/")
+                files.append(File.generated(config, uri, abs_src_path=path))
+    return files
+
+
+def _learning_rows(algo: str) -> str:
+    with open(os.path.join(RESULTS, "learning_cpu.md")) as f:
+        lines = f.read().splitlines()
+    header = [i for i, line in enumerate(lines) if line.startswith("| env |")]
+    if not header:
+        raise ValueError("benchmarks/results/learning_cpu.md has no '| env |' table")
+    top = lines[header[0] : header[0] + 2]
+    rows = [line for line in lines if line.startswith("| ") and f"| {algo} |" in line]
+    if not rows:
+        raise ValueError(f"benchmarks/results/learning_cpu.md has no row for {algo!r}")
+    intro = [line for line in lines[: header[0]] if line.startswith(("Each row", "device"))]
+    return "\n".join([*intro, "", *top, *rows])
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    depth = page.file.src_uri.count("/")
+    up = "../" * depth
+    markdown = markdown.replace("](benchmarks/results/", f"]({up}benchmarks/results/")
+    markdown = re.sub(
+        r"^\{\{ results (\w+) \}\}$", lambda m: _learning_rows(m.group(1)), markdown, flags=re.M
+    )
+    return re.sub(
+        r"^\{\{ defaults (\w+) \}\}$", lambda m: _defaults(m.group(1)), markdown, flags=re.M
+    )
+
+
+def _defaults(algo: str) -> str:
+    from pgjax import algorithms
+
+    rows = [f"| `{k}` | `{v!r}` |" for k, v in algorithms.get(algo).defaults.items()]
+    return "\n".join(["| field | default |", "| --- | --- |", *rows])
