@@ -177,6 +177,7 @@ compare(masked_runs, "MaskedCartPole-v1", solved=500.0)
 # Memory costs time: every step of a window waits for the one before it, in the rollout and in
 # the learner, which replays each environment's window from the hidden state stored at its
 # start (with the same resets at the same steps, so that before any update it recomputes the
-# rollout's log-probabilities bit for bit). `python benchmarks/throughput.py --memory`
-# measures the price against a feed-forward policy; `python benchmarks/memory.py` reruns the
+# rollout's log-probabilities to float rounding, 1e-6).
+# `python benchmarks/throughput.py --memory-cost` measures the price against a feed-forward
+# policy, `--memory` against PureJaxRL's PPO-RNN; `python benchmarks/memory.py` reruns the
 # comparisons above with their tables.
