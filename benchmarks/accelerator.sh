@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 quick=()
 cartpole=2048 breakout=256 ant=2048 total=()
 if [[ "${1:-}" == "--quick" ]]; then
-    quick=(--quick) cartpole=4 breakout=2 ant=16
+    quick=(--quick) cartpole=4 breakout=1 ant=16  # Breakout with --agents 2 stalls on a 2-core CPU
     out=$(mktemp -d -t pgjax-accelerator-XXXX)
 else
     out="$here/results"
