@@ -7,9 +7,9 @@ One step, for a batch ``[B]`` of environments::
     h', y = cell(h, x)                  (GRU, or LSTM with h = (c, h))
 
 ``first [B]`` is true where the observation is the first of its episode (after a termination,
-after a truncation, at the start of a run). ``unroll`` scans that step over a window
-``[T, B]``; replaying a window from its stored starting state with the same ``first`` flags
-gives the same outputs as the steps taken one by one in the rollout.
+after a truncation, at the start of a run). Replaying a window ``[T, B]`` from its stored
+starting state with the same ``first`` flags gives the outputs of the steps taken one by one
+in the rollout.
 
 The fast path (``input_gates``, ``scan_cells``), which the actor-critic runs in rollout and
 replay alike: a cell's input side ``W_i x + b`` does not depend on the hidden state, so it is
@@ -80,21 +80,6 @@ def initial_hidden(kind: str, size: int, batch: int) -> Any:
     pair of them (LSTM's ``(c, h)``)."""
     zeros = jnp.zeros((batch, size), jnp.float32)
     return zeros if kind == "gru" else (zeros, zeros)
-
-
-def unroll(step: Callable, hidden: Any, xs: Any, first: Array) -> tuple[Any, Any]:
-    """Scan ``step(hidden, x, first) → (hidden, out)`` over a window: ``xs`` leaves
-    ``[T, B, ...]``, ``first [T, B]``, ``hidden`` at the window's start (before its first
-    reset). Returns ``(outs [T, B, ...], hiddens [T, ...])``: every step's output and the hidden
-    state after it."""
-
-    def body(h, inputs):
-        x, f = inputs
-        h, out = step(h, x, f)
-        return h, (out, h)
-
-    _, (outs, hiddens) = jax.lax.scan(body, hidden, (xs, first))
-    return outs, hiddens
 
 
 class CellWeights(NamedTuple):
