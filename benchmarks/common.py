@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import numpy as np
 
 from pgjax import Config, make_train
+from pgjax.checkpoint import SAVING, write_atomic
 from pgjax.progress import final_return
+from pgjax.runner import StopOnSignals, exit_status, signal_name
 from pgjax.sweep import confidence_interval
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
@@ -104,10 +112,50 @@ def mean_and_ci(values: np.ndarray) -> str:
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
+WRITTEN: list[str] = []
+"""The files this script has written (``write_table``, ``save_npz``), for the line a signal
+prints (``script``)."""
+
+
 def write_table(lines: list[str], out: str | None) -> None:
+    """Write ``lines`` to ``out`` whole or not at all (through a temporary file: a signal or a
+    full disk never leaves a committed table half written)."""
     if out:
-        with open(out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        write_atomic(Path(out), ("\n".join(lines) + "\n").encode())
+        WRITTEN.append(out)
+
+
+def save_npz(path: str, **arrays) -> None:
+    """``np.savez_compressed(path, **arrays)``, whole or not at all."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(Path(path), buffer.getvalue())
+    WRITTEN.append(path)
+
+
+def script(main: Callable[[], int | None]) -> int | None:
+    """Run a benchmark script's ``main`` with Ctrl-C, SIGTERM and SIGHUP heard at once, even
+    inside a compiled call: one line naming the signal, the files written before it (each
+    written whole as its part finished) and the command to run again, then the exit status of
+    that signal (130, 143, 129). The compiled call in flight is lost; a file being written is
+    finished first (``pgjax.checkpoint.SAVING``)."""
+    name = os.path.relpath(sys.argv[0])
+
+    def quit_now() -> None:
+        SAVING.acquire(timeout=10)
+        kept = ", ".join(os.path.relpath(p) for p in dict.fromkeys(WRITTEN)) or "none yet"
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+            print(
+                f"\n{name}: {signal_name(stop.signum)}: stopped; the files it wrote: {kept}. "
+                f"Run again with: python {' '.join([name, *map(shlex.quote, sys.argv[1:])])}",
+                file=sys.stderr,
+                flush=True,
+            )
+        os._exit(exit_status(stop.signum))
+
+    stop = StopOnSignals(quit_now, quit_on=1)
+    with stop:
+        return main()
 
 
 def smooth_returns(returns: np.ndarray, before: float = 0.0) -> np.ndarray:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 import jax
-from common import final_returns, mean_and_ci, vmapped_run, write_table
+from common import final_returns, mean_and_ci, script, vmapped_run, write_table
 
 from pgjax import Config
 from pgjax.algorithms import names as algorithm_names
@@ -63,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

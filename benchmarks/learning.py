@@ -49,6 +49,8 @@ from common import (
     mean_and_ci,
     out_dir,
     revision,
+    save_npz,
+    script,
     vmapped_run,
     write_table,
 )
@@ -105,7 +107,7 @@ def run(
     config, setting = config_for(env, algo, quick, total_timesteps)
     metrics, compile_s, run_s = vmapped_run(config, seeds)
     path = os.path.join(runs_dir, f"{file_name(env)}__{algo}.npz")
-    np.savez_compressed(
+    save_npz(
         path,
         env=env,
         algo=algo,
@@ -292,4 +294,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

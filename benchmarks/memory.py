@@ -26,7 +26,16 @@ import sys
 import jax
 import matplotlib
 import numpy as np
-from common import band, final_returns, machine, mean_and_ci, out_dir, vmapped_train, write_table
+from common import (
+    band,
+    final_returns,
+    machine,
+    mean_and_ci,
+    out_dir,
+    script,
+    vmapped_train,
+    write_table,
+)
 
 from pgjax.config import preset
 from pgjax.evaluate import evaluate
@@ -112,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -26,7 +26,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from common import final_returns, machine, out_dir, write_table
+from common import final_returns, machine, out_dir, script, write_table
 
 from pgjax.config import HParams, preset
 from pgjax.envs import make_env
@@ -149,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

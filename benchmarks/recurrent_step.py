@@ -20,7 +20,7 @@ import time
 
 import jax
 import jax.numpy as jnp
-from common import machine
+from common import machine, script
 
 from pgjax import Config
 from pgjax.estimators import estimate
@@ -88,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -27,7 +27,7 @@ import sys
 
 import jax
 import numpy as np
-from common import RESULTS, machine
+from common import RESULTS, machine, script
 
 from pgjax import Config, make_train
 from pgjax.algorithms import names as algorithm_names
@@ -118,4 +118,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script(main))

@@ -38,9 +38,15 @@ def main() -> None:
     if "xla_force_host_platform_device_count" not in flags:
         count = f"--xla_force_host_platform_device_count={max(args.devices)}"
         os.environ["XLA_FLAGS"] = f"{flags} {count}".strip()
-    import jax
-
     sys.path.insert(0, os.path.dirname(__file__))
+    from common import script  # imports JAX: after the flags
+
+    script(lambda: _measure(args))
+
+
+def _measure(args) -> None:
+    """The table of ``main``, once JAX has started with the devices asked for."""
+    import jax
     from common import write_table
 
     from pgjax import Config, make_train, train_seeds

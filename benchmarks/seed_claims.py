@@ -27,6 +27,7 @@ from common import (
     machine,
     mean_and_ci,
     out_dir,
+    script,
     smooth_returns,
     vmapped_run,
     write_table,
@@ -197,4 +198,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

@@ -62,7 +62,7 @@ import matplotlib
 import numpy as np
 import reference_ppo
 import reference_ppo_rnn
-from common import compile_timed, machine, out_dir, write_table
+from common import compile_timed, machine, out_dir, script, write_table
 
 from pgjax import Config, make_train
 from pgjax.algorithms import names as algorithm_names
@@ -461,4 +461,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

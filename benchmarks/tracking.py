@@ -21,7 +21,7 @@ import tempfile
 import time
 
 import numpy as np
-from common import machine, out_dir, write_table
+from common import machine, out_dir, script, write_table
 
 from pgjax import Config
 from pgjax.runner import run
@@ -112,4 +112,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    script(main)

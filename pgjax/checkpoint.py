@@ -55,6 +55,27 @@ class CheckpointError(ValueError):
     """A run folder or checkpoint that cannot be used; the message names the file and why."""
 
 
+class SaveError(OSError):
+    """Saving a run's files after a chunk failed (a full disk, a folder that vanished): the
+    message says what failed and which checkpoint the folder still holds, intact (every file
+    is written through ``write_atomic``)."""
+
+    def __init__(self, run_dir: Path, update: int, intact: int | None, error: OSError) -> None:
+        reason = error.strerror or str(error)
+        where = f" ({error.filename})" if error.filename else ""
+        kept = (
+            f"{run_dir} keeps its checkpoint of update {intact}, intact; continue from it with "
+            f"pgjax train --resume {run_dir} once there is room"
+            if intact is not None
+            else f"{run_dir} holds no checkpoint yet"
+        )
+        super().__init__(error.errno, f"saving update {update} failed: {reason}{where}; {kept}")
+        self.update, self.intact = update, intact
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
 SAVING = threading.RLock()
 """Held while pgjax writes a file (``write_atomic``) or a chunk's files (the runner holds it
 across the checkpoint and metrics.csv): a process that must quit at once (a second Ctrl-C)
@@ -132,9 +153,10 @@ def check_new_folder(folder: str | Path, overwrite: bool, what: str) -> None:
             f"{what}: {folder} already holds a run; continue it with {resume}, choose another "
             f"folder, or replace it with {again}"
         )
-    if "sweep.md" in held:
+    if "sweep.md" in held or "sweep.json" in held:
+        resume = "continue it with --resume, " if flag else ""
         raise CheckpointError(
-            f"{what}: {folder} already holds a sweep (sweep.md); choose another folder, or "
+            f"{what}: {folder} already holds a sweep; {resume}choose another folder, or "
             f"replace it with {again}"
         )
     shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
@@ -566,6 +588,7 @@ __all__ = [
     "RUN_FOLDERS",
     "SAVING",
     "CheckpointError",
+    "SaveError",
     "check_new_folder",
     "check_writable",
     "clear_run",

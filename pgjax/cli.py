@@ -21,6 +21,7 @@ a traceback. The persistent JAX compilation cache is on (``PGJAX_CACHE_DIR``, de
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -28,10 +29,12 @@ import itertools
 import os
 import re
 import shutil
+import signal
 import sys
 import textwrap
 import threading
 import time
+import traceback
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -158,14 +161,20 @@ class _TrainArgs:
     """Continue the run in this folder from its last checkpoint, or from the start if it saved
     none (only --total-timesteps may change; with anneal_lr a longer run anneals over the new
     length)."""
+    requeue: bool = False
+    """Start the run in --run-dir if the folder holds none (new or empty), else resume the one
+    it holds: one command for a job that a scheduler stops and starts again (the flags must
+    give the run's own config and seed, --total-timesteps aside)."""
     chunks: int = 20
     """Checkpoints per run: training runs as this many compiled chunks, saving after each
     (each chunk costs a return to Python and a checkpoint written to disk: more than
     about 100 is warned about)."""
     progress: bool = True
-    """A live progress bar fed by host callbacks from inside the compiled chunks. With
-    --no-progress, one line per chunk instead; the compiled chunks can then be kept in the
-    compilation cache (JAX does not cache programs that contain host callbacks)."""
+    """A live progress bar fed by host callbacks from inside the compiled chunks, which also
+    ask before every update whether Ctrl-C, SIGTERM or SIGHUP came (a stop saves within one
+    update). With --no-progress, one line per chunk instead, and a stop waits for the chunk in
+    flight; the compiled chunks can then be kept in the compilation cache (JAX does not cache
+    programs that contain host callbacks)."""
     log: Annotated[tuple[Tracker, ...], tyro.conf.UseAppendAction] = ()
     """Also log every metric per update to tensorboard (<run folder>/tensorboard; pip install
     'pgjax[tensorboard]') or wandb (pip install 'pgjax[wandb]'; WANDB_MODE=offline without a
@@ -182,7 +191,10 @@ class _EvalArgs:
     run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
     """The run folder written by `pgjax train`."""
     episodes: int = 16
-    """Episodes to run (all at once, vmapped)."""
+    """Episodes to run, vmapped, --batch at a time (at most 1,000,000)."""
+    batch: int = 4096
+    """Episodes run together in one compiled call; more run as several batches, with a
+    progress line after each. Lower it where the environments' states do not fit."""
     greedy: bool = False
     """Take the most likely action instead of sampling."""
     render: str | None = None
@@ -208,6 +220,10 @@ class _SweepArgs:
     overwrite: bool = False
     """Write into an --out folder that is not empty, replacing sweep.md, sweep.png and the
     runs of --log."""
+    resume: bool = False
+    """Continue the sweep in --out (stopped by a signal, or killed): the settings it finished
+    are kept, the rest trained, and the table is the one an uninterrupted sweep writes; give
+    the same grid, seeds and flags. Where --out holds no sweep yet, start it there."""
     per_call: int = 1
     """Settings trained together in one compiled call (vmapped), all with the same compiled
     function. 1: Ctrl-C keeps every setting finished so far; more: faster where one setting
@@ -229,7 +245,12 @@ SweepArgs = _documented(_SweepArgs)
 
 
 class UserError(Exception):
-    """A mistake the user can fix; printed as one line, no traceback."""
+    """A mistake the user can fix; printed as one line, no traceback (``trace``: the frames of
+    the user's own code that raised it, printed before the line, where there are any)."""
+
+    def __init__(self, message: str, trace: str = "") -> None:
+        super().__init__(message)
+        self.trace = trace
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -291,20 +312,18 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
     if args.chunks < 1:
         raise UserError(f"--chunks={args.chunks}: must be a positive integer")
     _require_trackers(args.log)  # before a folder is made
-    if args.resume:
+    if args.requeue:
+        if args.resume or args.overwrite or not args.run_dir:
+            raise UserError(
+                "--requeue starts the run in --run-dir DIR, or resumes the one DIR holds: give "
+                "--run-dir DIR, without --resume or --overwrite"
+            )
+        if (Path(args.run_dir) / checkpoint.CONFIG_FILE).is_file():
+            return _continue(args, argv, Path(args.run_dir), "--requeue")
+    elif args.resume:
         if args.overwrite:
             raise UserError("--overwrite makes a new run; --resume continues one: give one")
-        run_dir = Path(args.resume)
-        import_run_modules(run_dir)
-        checkpoint.load_config(run_dir)  # a clear error if it is not a run folder
-        checkpoint.check_writable(run_dir, "--resume")
-        with checkpoint.hold(run_dir):  # one process at a time in a run folder
-            config, seed, state, metrics = _resumed(args, argv, run_dir)
-            if state is not None and int(state.update) >= config.num_updates:
-                print(f"pgjax: {run_dir} already has {int(state.update)} of {config.num_updates}"
-                      " updates")  # fmt: skip
-                return 0
-            return _train(args, config, seed, run_dir, state, metrics)
+        return _continue(args, argv, Path(args.resume), "--resume")
     config = _flags_config(args, argv)
     seed = check_seed(args.seed, "--seed")
     preflight(config)  # nothing is written before the config and the environment pass
@@ -313,6 +332,49 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
     run_dir = Path(args.run_dir or f"runs/{env}-{config.algo}-{stamp}")
     with checkpoint.new_run(run_dir, args.overwrite, "--run-dir"):
         return _train(args, config, seed, run_dir, None, None)
+
+
+def _continue(args: TrainArgs, argv: list[str], run_dir: Path, flag: str) -> int:
+    """Continue the run ``run_dir`` holds (``--resume``, or ``--requeue`` of a folder that
+    holds a run), held by this process."""
+    from pgjax import checkpoint
+
+    import_run_modules(run_dir)
+    checkpoint.load_config(run_dir)  # a clear error if it is not a run folder
+    checkpoint.check_writable(run_dir, flag)
+    with checkpoint.hold(run_dir):  # one process at a time in a run folder
+        if flag == "--requeue":
+            config, seed, state, metrics = _requeued(args, argv, run_dir)
+        else:
+            config, seed, state, metrics = _resumed(args, argv, run_dir)
+        if state is not None and int(state.update) >= config.num_updates:
+            print(f"pgjax: {run_dir} already has {int(state.update)} of {config.num_updates}"
+                  " updates")  # fmt: skip
+            return 0
+        return _train(args, config, seed, run_dir, state, metrics)
+
+
+def _requeued(args: TrainArgs, argv: list[str], run_dir: Path):
+    """``_resumed`` for ``--requeue``: the flags (the same job script line at every start)
+    must give the run's own config and seed, ``--total-timesteps`` aside; a ``UserError``
+    naming each field that differs."""
+    from pgjax import checkpoint
+
+    recorded, seed = checkpoint.load_config(run_dir)
+    given = _flags_config(args, argv)
+    differ = [
+        f"{f.name}={getattr(given, f.name)!r} (the run's: {getattr(recorded, f.name)!r})"
+        for f in dataclasses.fields(Config)
+        if f.name != "total_timesteps" and getattr(given, f.name) != getattr(recorded, f.name)
+    ]
+    if args.seed != seed:
+        differ.append(f"seed={args.seed} (the run's: {seed})")
+    if differ:
+        raise UserError(
+            f"--requeue: {run_dir} holds a run of another config; the flags give "
+            f"{', '.join(differ)}: give the run's own flags, or another --run-dir"
+        )
+    return _restored(run_dir, recorded.replace(total_timesteps=given.total_timesteps), seed)
 
 
 def _resumed(args: TrainArgs, argv: list[str], run_dir: Path):
@@ -335,6 +397,14 @@ def _resumed(args: TrainArgs, argv: list[str], run_dir: Path):
         )
     if _given(argv, "--total-timesteps", "--total_timesteps"):
         config = config.replace(total_timesteps=args.config.total_timesteps)
+    return _restored(run_dir, config, seed)
+
+
+def _restored(run_dir: Path, config: Config, seed: int):
+    """``config``'s run in ``run_dir``: (config, seed, state, metrics), state and metrics
+    ``None`` where it saved no checkpoint yet."""
+    from pgjax import checkpoint
+
     num_devices(config)
     if not (run_dir / checkpoint.CHECKPOINT_FILE).exists():
         print(f"pgjax: resuming {run_dir} from the start (it saved no checkpoint)")
@@ -349,7 +419,7 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
     from pgjax import checkpoint
     from pgjax.loggers import ChunkLines, ProgressBar
     from pgjax.progress import final_return
-    from pgjax.runner import StopOnSigint, run
+    from pgjax.runner import StopOnSignals, exit_status, run, signal_name
 
     print(f"pgjax: {_describe(config)}")
     settings = ", ".join(
@@ -361,11 +431,11 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
     line = ProgressBar if args.progress else ChunkLines
     trackers = _trackers(args, run_dir, config, seed)
     start = time.perf_counter()
-    quit_now = _quit_now(
+    stop = StopOnSignals(_quit_now(
         f"pgjax: quit; {run_dir} keeps its last checkpoint (if one was saved). Continue with: "
-        f"pgjax train --resume {run_dir}"
-    )
-    with StopOnSigint(quit_now) as stop:
+        f"pgjax train --resume {run_dir}", lambda: stop.signum,
+    ), after="this update" if args.progress else "this chunk")  # fmt: skip
+    with stop:
         result = run(
             config,
             seed,
@@ -382,10 +452,12 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
     done = int(result.state.update)
     if done < config.num_updates:
         print(
-            f"pgjax: interrupted after {done} of {config.num_updates} updates; checkpoint saved. "
-            f"Continue with: pgjax train --resume {run_dir}"
+            f"pgjax: {signal_name(stop.signum or signal.SIGINT)}: stopped after {done} of "
+            f"{config.num_updates} updates; saved the checkpoint of update {done} in {run_dir}. "
+            f"Continue with: pgjax train --resume {run_dir}",
+            flush=True,
         )
-        return EXIT_INTERRUPTED
+        return exit_status(stop.signum or signal.SIGINT)
     final = final_return(result.metrics)
     outcome = (
         f"final return (mean of the last 10 updates) {final:.1f}"
@@ -419,17 +491,20 @@ def _warn_chunks(chunks: int, num_updates: int) -> None:
         )
 
 
-def _quit_now(message: str) -> Callable[[], None]:
-    """What a second Ctrl-C does (``StopOnSigint``): wait up to 10 s for a file being written
+def _quit_now(message: str, signum: Callable[[], int | None]) -> Callable[[], None]:
+    """What a second signal does (``StopOnSignals``): wait up to 10 s for a file being written
     (``checkpoint.SAVING``: a checkpoint and its metrics.csv are never left apart), print
-    ``message`` and end the process with exit status 130."""
+    ``message`` and end the process with the exit status of the first signal (``signum()``:
+    130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
     from pgjax import checkpoint
+    from pgjax.runner import exit_status
 
     def quit_now() -> None:
         checkpoint.SAVING.acquire(timeout=10)
-        print(message, file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        os._exit(EXIT_INTERRUPTED)
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
+            print(message, file=sys.stderr, flush=True)
+            sys.stdout.flush()
+        os._exit(exit_status(signum() or signal.SIGINT))
 
     return quit_now
 
@@ -461,11 +536,16 @@ def run_eval(args: EvalArgs) -> int:
     import numpy as np
 
     from pgjax import checkpoint
-    from pgjax.evaluate import evaluate, record_episode
+    from pgjax.evaluate import MAX_EPISODES, evaluate, record_episode
     from pgjax.render import can_render, check_path, renderable, save
 
-    if args.episodes < 1:
-        raise UserError(f"--episodes={args.episodes}: must be a positive integer")
+    if not 1 <= args.episodes <= MAX_EPISODES:
+        raise UserError(
+            f"--episodes={args.episodes}: must be an integer in [1, {MAX_EPISODES:,}] (run more "
+            "as several evaluations with other --seed values)"
+        )
+    if args.batch < 1:
+        raise UserError(f"--batch={args.batch}: must be a positive integer")
     import_run_modules(args.run_dir)
     config, seed = checkpoint.load_config(args.run_dir)
     if args.render:
@@ -475,7 +555,11 @@ def run_eval(args: EvalArgs) -> int:
         checkpoint.check_writable(Path(args.render).parent, "--render")
     state, _ = checkpoint.restore(args.run_dir, config, seed)
     key = jax.random.key(args.seed)
-    returns = evaluate(config, state, key, episodes=args.episodes, greedy=args.greedy)
+    batches = -(-args.episodes // args.batch)
+    returns = evaluate(
+        config, state, key, episodes=args.episodes, greedy=args.greedy, batch=args.batch,
+        on_batch=_EvalLines(args.episodes, batches) if batches > 1 else None,
+    )  # fmt: skip
     mode = "greedy" if args.greedy else "sampled"
     print(
         f"pgjax: {config.algo} on {config.env} after {int(state.update)} updates, {mode} "
@@ -488,6 +572,20 @@ def run_eval(args: EvalArgs) -> int:
         steps, total = len(episode.rewards), float(episode.rewards.sum())
         print(f"pgjax: wrote {path} ({steps} steps, return {total:.1f})")
     return 0
+
+
+class _EvalLines:
+    """``evaluate``'s ``on_batch`` for ``pgjax eval``: a progress line after each batch."""
+
+    def __init__(self, episodes: int, batches: int) -> None:
+        self.episodes, self.batches, self.start = episodes, batches, time.perf_counter()
+        print(f"pgjax: {episodes:,} episodes in {batches} batches", flush=True)
+
+    def __call__(self, done: int) -> None:
+        filled = 24 * done // self.episodes
+        seconds = time.perf_counter() - self.start
+        print(f"[{'#' * filled}{'.' * (24 - filled)}] {done:>11,} of {self.episodes:,} episodes"
+              f" | {seconds:.1f}s", flush=True)  # fmt: skip
 
 
 # ---- sweep --------------------------------------------------------------------------------
@@ -530,51 +628,118 @@ def split_grid(argv: list[str]) -> tuple[list[str], dict[str, list[float]]]:
 
 def run_sweep(args: SweepArgs, grid: dict[str, list[float]], argv: list[str]) -> int:
     from pgjax import checkpoint, sweep
-    from pgjax.loggers import ProgressBar
-    from pgjax.runner import StopOnSigint, preflight
+    from pgjax.runner import preflight
 
     if args.seeds < 1:
         raise UserError(f"--seeds={args.seeds}: must be a positive integer")
     if args.per_call < 1:
         raise UserError(f"--per-call={args.per_call}: must be a positive integer")
+    if args.resume and (args.overwrite or not args.out):
+        raise UserError("--resume continues the sweep in --out DIR (or starts it there): give "
+                        "--out DIR, without --overwrite")  # fmt: skip
     config = _flags_config(args, argv)
     config.validate()
     points = sweep.grid_points(grid)
     for point in points:  # every value checked before anything trains
         config.replace(**point).validate()
     per_call = min(args.per_call, max(len(points), 1))
+    check_sweep_size(len(points), args.seeds)
     preflight(config, copies=per_call * args.seeds)
     _require_trackers(args.log)
     out = Path(args.out or f"runs/sweep-{time.strftime('%Y%m%d-%H%M%S')}")
-    checkpoint.check_new_folder(out, args.overwrite, "--out")
+    asked = sweep.request(config, grid, args.seeds, per_call)
+    if not (args.resume and (out / sweep.SWEEP_FILE).is_file()):
+        checkpoint.check_new_folder(out, args.overwrite, "--out")
     checkpoint.check_writable(out, "--out")
-    if args.overwrite and (out / "sweep.md").is_file():  # the sweep it holds is replaced
-        for name in ("sweep.md", "sweep.png"):
+    with checkpoint.hold(out):  # one process at a time in a sweep folder
+        parts = _sweep_folder(out, asked, args, points or [{}], per_call)
+        return _sweep(args, config, grid, points, per_call, out, parts)
+
+
+def check_sweep_size(settings: int, seeds: int) -> None:
+    """A ``UserError`` for a sweep of more runs than ``MAX_SWEEP_RUNS``."""
+    if max(settings, 1) * seeds > MAX_SWEEP_RUNS:
+        raise UserError(
+            f"sweep of {settings} settings x {seeds} seeds = {max(settings, 1) * seeds:,} runs: "
+            f"at most {MAX_SWEEP_RUNS:,} in one sweep (each run's metrics are kept for the "
+            "table and the plot); split the grid over several --out folders"
+        )
+
+
+MAX_SWEEP_RUNS = 100_000
+"""The most (setting, seed) runs one ``pgjax sweep`` trains: each keeps its curve on the host
+(a row per update, 20-odd metrics) for the table and the plot."""
+
+
+def _sweep_folder(out: Path, asked: dict, args: SweepArgs, points: list, per_call: int) -> list:
+    """Make ``out`` ready for the sweep ``asked``, held: the calls it finished already where
+    it is continued (``--resume``; a ``UserError`` naming what differs from the sweep it
+    recorded), else none, the sweep it holds removed (``--overwrite``) and ``asked`` recorded
+    (``sweep.json``)."""
+    import json
+
+    from pgjax import checkpoint, sweep
+
+    recorded = out / sweep.SWEEP_FILE
+    if args.resume and recorded.is_file():
+        try:
+            before = json.loads(recorded.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserError(f"--resume: {recorded} cannot be read ({error})") from None
+        differ = sweep.difference(before, asked)
+        if differ:
+            raise UserError(
+                f"--resume: {out} holds another sweep: {differ}; give the same grid, seeds and "
+                "flags as the sweep it holds, or another --out"
+            )
+        parts = sweep.load_calls(out, points, per_call)
+        print(f"pgjax: continuing the sweep in {out}: {sum(len(p.settings) for p in parts)} of "
+              f"{len(points)} settings finished")  # fmt: skip
+        return parts
+    if args.overwrite:  # the sweep it holds is replaced
+        for name in ("sweep.md", "sweep.png", sweep.SWEEP_FILE):
             (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "runs", ignore_errors=True)
+        for name in ("runs", sweep.CALLS_FOLDER):
+            shutil.rmtree(out / name, ignore_errors=True)
+    checkpoint.write_atomic(recorded, json.dumps(asked, indent=2).encode())
+    return []
+
+
+def _sweep(args, config, grid, points, per_call, out: Path, parts: list) -> int:
+    """Train the calls of the sweep not in ``parts`` yet, each saved as it finishes; write the
+    table and the plot; the exit status."""
+    from pgjax import sweep
+    from pgjax.loggers import ProgressBar
+    from pgjax.runner import StopOnSignals, exit_status, signal_name
+
     calls = -(-max(len(points), 1) // per_call)
     print(f"pgjax: sweep of {len(points)} settings x {args.seeds} seeds: {_describe(config)}")
     print(f"pgjax: sweep folder {out}")
-    bar = ProgressBar(config.num_updates * calls, config.batch_size * per_call * args.seeds)
-    parts: list = []
+    left = calls - len(parts)
+    bar = ProgressBar(config.num_updates * left, config.batch_size * per_call * args.seeds)
     written = threading.Lock()  # the results are written once: at the end, or on a quit
 
     def write(stopped: bool) -> int:
+        why = signal_name(stop.signum or signal.SIGINT) if stopped else None
         with written:
-            return _write_sweep(config, parts, len(points), out, stopped)
+            code = _write_sweep(config, parts, len(points), out, why)
+        return exit_status(stop.signum) if code == EXIT_INTERRUPTED and stop.signum else code
 
-    def quit_now() -> None:  # a second Ctrl-C, from the watcher thread
-        print("pgjax: quitting now", file=sys.stderr, flush=True)
+    def quit_now() -> None:  # a second signal, from the watcher thread
+        with contextlib.suppress(OSError, ValueError):
+            print("pgjax: quitting now", file=sys.stderr, flush=True)
         code = write(True)
         sys.stdout.flush()
         os._exit(code)
 
     stopped = False
+    stop = StopOnSignals(quit_now, after="this call")
     try:
-        with StopOnSigint(quit_now) as stop:
+        with stop:
             for part in sweep.iter_sweep(
-                config, grid, args.seeds, on_update=bar, per_call=per_call
+                config, grid, args.seeds, on_update=bar, per_call=per_call, skip=len(parts)
             ):
+                sweep.save_call(out, len(parts), part)
                 parts.append(part)
                 if set(args.log) - {"csv"}:
                     from pgjax.tracking import log_sweep
@@ -590,9 +755,11 @@ def run_sweep(args: SweepArgs, grid: dict[str, list[float]], argv: list[str]) ->
     return write(stopped or done < max(len(points), 1))
 
 
-def _write_sweep(config: Config, parts: list, num_points: int, out: Path, stopped: bool) -> int:
+def _write_sweep(
+    config: Config, parts: list, num_points: int, out: Path, stopped: str | None
+) -> int:
     """Print the table of the settings finished (``parts``), save it and the plot in ``out``;
-    the exit status."""
+    the exit status. ``stopped``: what stopped the sweep early (``SIGTERM``...), if it was."""
     from pgjax import checkpoint, sweep
 
     done = sum(len(p.settings) for p in parts)
@@ -610,7 +777,11 @@ def _write_sweep(config: Config, parts: list, num_points: int, out: Path, stoppe
         return EXIT_FAILED
     print(f"pgjax: wrote {out / 'sweep.md'} and {out / 'sweep.png'}")
     if stopped:
-        print(f"pgjax: interrupted: {done} of {num_points} settings finished", file=sys.stderr)
+        print(
+            f"pgjax: {stopped}: {done} of {num_points} settings finished, each kept in "
+            f"{out / sweep.CALLS_FOLDER}. Continue with the same command and --out {out} --resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     return 0
 
@@ -621,6 +792,18 @@ def _write_sweep(config: Config, parts: list, num_points: int, out: Path, stoppe
 def _os_error(error: OSError) -> str:
     where = f" ({error.filename})" if error.filename else ""
     return f"{error.strerror or error}{where}"
+
+
+def _out_of_memory(error: Exception) -> str:
+    """One line for XLA's out-of-memory error (``RESOURCE_EXHAUSTED``): how much it asked for,
+    and the sizes that set it."""
+    asked = re.search(r"allocating (\d+) bytes", str(error))
+    size = f" {int(asked.group(1)) / 2**30:,.1f} GiB" if asked else ""
+    return (
+        f"out of memory: XLA could not allocate{size} here; a run's memory grows with "
+        "num_envs x num_steps (and with --seeds x --per-call in a sweep, --batch in eval): "
+        "lower them"
+    )
 
 
 def import_modules(argv: list[str]) -> list[str]:
@@ -649,16 +832,46 @@ IMPORTED: list[str] = []
 
 def _import(modules: list[str], what: str) -> None:
     """Import ``modules`` (the current folder searched first), a ``UserError`` naming ``what``
-    (the flag, or the run folder that recorded them) for one that cannot be."""
+    (the flag, or the run folder that recorded them) for one that cannot be: the module, and
+    for an error its own code raised, the file and line of the raise and the message (with
+    the traceback of the user's frames for an error other than a ``ValueError``)."""
     if modules and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as error:
-            raise UserError(f"{what} {module}: {error}") from None
+        except Exception as error:
+            frames = user_frames(error)
+            if isinstance(error, ModuleNotFoundError) and not frames:
+                raise UserError(f"{what} {module}: {error}") from None
+            where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+            trace = "" if isinstance(error, ValueError) else _user_traceback(frames)
+            raise UserError(
+                f"{what} {module}: {type(error).__name__} raised{where}: {error}", trace
+            ) from None
         if module not in IMPORTED:
             IMPORTED.append(module)
+
+
+_LIBRARY = tuple(
+    {str(Path(__file__).parent), *(str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix))}
+)
+
+
+def user_frames(error: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of ``error``'s traceback in the user's own files: outside pgjax, Python and
+    the installed packages (an ``--import`` module in the working folder, a script), outermost
+    first."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return [
+        f for f in frames
+        if not f.filename.startswith("<")
+        and not str(Path(f.filename).resolve()).startswith(_LIBRARY)
+    ]  # fmt: skip
+
+
+def _user_traceback(frames: list[traceback.FrameSummary]) -> str:
+    return "Traceback (the frames of your code):\n" + "".join(traceback.format_list(frames))
 
 
 def import_run_modules(run_dir: str | Path) -> None:
@@ -671,7 +884,7 @@ def import_run_modules(run_dir: str | Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from pgjax.checkpoint import CheckpointError
+    from pgjax.checkpoint import CheckpointError, SaveError
     from pgjax.progress import DivergedError
 
     try:
@@ -689,14 +902,24 @@ def main(argv: list[str] | None = None) -> int:
             return run_eval(args)
         return run_sweep(args, grid, argv)
     except (UserError, CheckpointError, ValueError) as error:
-        print(f"pgjax: {error}", file=sys.stderr)
+        frames = [] if isinstance(error, UserError | CheckpointError) else user_frames(error)
+        where = f" (raised at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        print(f"{getattr(error, 'trace', '')}pgjax: {error}{where}", file=sys.stderr)
         return EXIT_USAGE
     except DivergedError as error:
+        print(f"pgjax: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except SaveError as error:  # a full disk while saving: the last checkpoint stays intact
         print(f"pgjax: {error}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as error:  # a full disk, a folder that vanished: the files before it stay
         print(f"pgjax: cannot write: {_os_error(error)}", file=sys.stderr)
         return EXIT_FAILED
+    except Exception as error:
+        if "RESOURCE_EXHAUSTED" not in str(error):
+            raise
+        print(f"pgjax: {_out_of_memory(error)}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("pgjax: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

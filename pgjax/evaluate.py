@@ -6,6 +6,7 @@ returns = evaluate(config, result.state, jax.random.key(1), episodes=32, greedy=
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -50,13 +51,41 @@ def _split(keys: Array, n: int) -> tuple[Array, ...]:
     return tuple(parts[:, i] for i in range(n))
 
 
+MAX_EPISODES = 1_000_000
+"""The most episodes one ``evaluate`` runs (``pgjax eval --episodes``): at ``EVAL_BATCH``
+a batch, a million CartPole episodes of 500 steps take about a quarter of an hour on a 2-core
+CPU; past that, evaluate in several calls with other keys."""
+EVAL_BATCH = 4096
+"""Episodes run together (vmapped) in one compiled call of ``evaluate``: the environments'
+states, observations and a recurrent policy's hidden states of this many fit in memory for
+every suite pgjax adapts; more episodes run as several such batches."""
+
+
 def evaluate(
-    config: Config, state: TrainState, key: Array, *, episodes: int = 16, greedy: bool = False
+    config: Config,
+    state: TrainState,
+    key: Array,
+    *,
+    episodes: int = 16,
+    greedy: bool = False,
+    batch: int = EVAL_BATCH,
+    on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Undiscounted returns ``[episodes]`` of the policy in ``state``, one episode per
-    environment, all run together until each has ended once (terminated or truncated by the
-    environment's time limit). ``greedy``: the most likely action instead of a sample."""
+    environment, run together (vmapped) ``batch`` at a time until each has ended once
+    (terminated or truncated by the environment's time limit). ``greedy``: the most likely
+    action instead of a sample. Episode ``i`` runs from ``jax.random.split(key, episodes)[i]``
+    whatever the batch. ``on_batch(done)``: called after each batch with the episodes done.
+    ``ValueError`` for more than ``MAX_EPISODES`` episodes or fewer than one."""
+    if not 1 <= episodes <= MAX_EPISODES:
+        raise ValueError(
+            f"episodes={episodes}: must be an integer in [1, {MAX_EPISODES:,}] (run more as "
+            "several evaluations with other keys)"
+        )
+    if batch < 1:
+        raise ValueError(f"batch={batch}: must be a positive integer")
     env, act, start = _policy(config, state, greedy)
+    batch = min(batch, episodes)
 
     def run(keys: Array) -> Array:
         k_reset, k_run = _split(keys, 2)
@@ -75,11 +104,19 @@ def evaluate(
             ended = ts.terminated | ts.truncated
             return ts.obs, env_state, total, done | ended, key, hidden, ended
 
-        fresh = jnp.ones(episodes, bool)
-        init = (obs, env_state, jnp.zeros(episodes), ~fresh, k_run, start(episodes), fresh)
+        fresh = jnp.ones(batch, bool)
+        init = (obs, env_state, jnp.zeros(batch), ~fresh, k_run, start(batch), fresh)
         return jax.lax.while_loop(cond, body, init)[2]
 
-    return np.asarray(jax.jit(run)(jax.random.split(key, episodes)))
+    keys, run, returns = jax.random.split(key, episodes), jax.jit(run), []
+    for begin in range(0, episodes, batch):
+        part = keys[begin : begin + batch]
+        if len(part) < batch:  # the last batch padded, so that one compilation serves all
+            part = jnp.concatenate([part, keys[: batch - len(part)]])
+        returns.append(np.asarray(run(part))[: episodes - begin])
+        if on_batch is not None:
+            on_batch(min(begin + batch, episodes))
+    return np.concatenate(returns)
 
 
 class Episode(NamedTuple):
@@ -129,4 +166,4 @@ def record_episode(
     return Episode(jax.tree.map(first, env_states), jax.tree.map(cut, obs), cut(rewards))
 
 
-__all__ = ["Episode", "evaluate", "record_episode"]
+__all__ = ["EVAL_BATCH", "MAX_EPISODES", "Episode", "evaluate", "record_episode"]

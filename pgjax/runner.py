@@ -22,6 +22,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -111,18 +112,34 @@ def preflight(config: Config, copies: int = 1) -> None:
     (``Config.validate``) and the devices it asks for; the environment made with its options
     (a registered one's first reset and step checked against its declared spaces); the
     memory that ``copies`` runs trained together (vmapped seeds and settings) need at least
-    (``estimate_memory``), against what this machine has free (``available_memory``)."""
+    (``estimate_memory``, and ``METRIC_BYTES`` per update), against what this machine has free
+    (``available_memory``)."""
     num_devices(config)
     env = make_env(config.env)
-    needed, available = copies * estimate_memory(config, env), available_memory()
+    rollout, curves = estimate_memory(config, env), config.num_updates * METRIC_BYTES
+    needed, available = copies * (rollout + curves), available_memory()
     if available is not None and needed > available:
         times = f" x {copies} runs trained together" if copies > 1 else ""
+        if curves > rollout:
+            raise ValueError(
+                f"Config.total_timesteps={config.total_timesteps:,} in batches of "
+                f"num_envs * num_steps = {config.batch_size:,}: {config.num_updates:,} updates"
+                f"{times}, whose metrics alone (kept for every update) need at least "
+                f"{needed / 2**30:,.1f} GiB, more than the {available / 2**30:,.1f} GiB free "
+                "here; lower total_timesteps or raise num_envs or num_steps"
+            )
         raise ValueError(
             f"Config.num_envs={config.num_envs} x num_steps={config.num_steps}{times}: needs at "
             f"least {needed / 2**30:,.1f} GiB (environment states, observations and the "
             f"rollout kept for learning), more than the {available / 2**30:,.1f} GiB free here "
             f"({jax.default_backend()}); lower num_envs or num_steps"
         )
+
+
+METRIC_BYTES = 64
+"""A lower bound on the bytes of metrics a run keeps per update (16-odd float32 scalars: the
+losses, the episode statistics, the timesteps...), on the device while a chunk runs and on the
+host for metrics.csv and the curve."""
 
 
 def _bytes(tree: Any) -> int:
@@ -197,17 +214,25 @@ def _chunks(config, seed, run_dir, loggers, num_chunks, should_stop, state, metr
         for logger in live:
             logger.log(int(info["timesteps"]), rows)
 
+    saved = [int(state.update) if state is not None and run_dir is not None else None]
+
     def on_chunk(report: ChunkReport, state: TrainState, rows: dict[str, np.ndarray]) -> None:
         parts[:] = [merge([*parts, rows])]
         n = len(next(iter(rows.values())))
         done = report.updates_done
         rows = {"update": np.arange(done - n + 1, done + 1), **rows}
-        with checkpoint.SAVING:  # the checkpoint and metrics.csv together, or neither
-            if run_dir is not None:
-                checkpoint.save_checkpoint(run_dir, state, parts[0], config, seed)
-            for logger in loggers:
-                if not logger.live:
-                    logger.log(report.timesteps, rows)
+        try:
+            with checkpoint.SAVING:  # the checkpoint and metrics.csv together, or neither
+                if run_dir is not None:
+                    checkpoint.save_checkpoint(run_dir, state, parts[0], config, seed)
+                    saved[0] = done
+                for logger in loggers:
+                    if not logger.live:
+                        logger.log(report.timesteps, rows)
+        except OSError as error:
+            if run_dir is None:
+                raise
+            raise checkpoint.SaveError(run_dir, done, saved[0], error) from error
 
     return train_in_chunks(
         config,
@@ -221,62 +246,123 @@ def _chunks(config, seed, run_dir, loggers, num_chunks, should_stop, state, metr
     )
 
 
-class StopOnSigint:
-    """A ``should_stop`` for Ctrl-C, heard at once even while a compiled chunk runs: the first
-    Ctrl-C says so within a moment and lets the chunk in flight finish (the run then saves and
-    stops); the second quits.
+SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+"""The signals a run stops cleanly on: Ctrl-C; SIGTERM, what Slurm, Kubernetes, systemd and
+``timeout`` send before they kill (Slurm's and Kubernetes' default grace: 30 s); SIGHUP, a
+terminal closed or an SSH session dropped."""
+
+
+def signal_name(signum: int) -> str:
+    """How a message names a signal: ``Ctrl-C`` for SIGINT, else its name (``SIGTERM``)."""
+    return SIGNALS.get(signum) or signal.Signals(signum).name
+
+
+def exit_status(signum: int) -> int:
+    """The exit status a shell expects of a process that a signal ended: 128 + its number
+    (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
+    return 128 + int(signum)
+
+
+ECHO_SECONDS = 1.0
+"""A SIGTERM or SIGHUP that follows the same signal within this many seconds is the same
+request, not a second one: ``timeout`` sends its signal to the process and then to the
+process's group, and a job's scheduler may signal both the job's shell and its steps."""
+
+
+class StopOnSignals:
+    """A ``should_stop`` for Ctrl-C, SIGTERM and SIGHUP (``SIGNALS``), heard at once even while
+    a compiled chunk runs: the first signal says so within a moment and stops the run after the
+    update in flight where the chunk asks (``train_in_chunks`` asks every update when it has
+    host callbacks, as ``pgjax train``'s progress bar gives it), else after the chunk; the run
+    then saves and stops. A second signal (any of them) quits. ``signum`` is the first signal
+    heard (``None`` before one), for the exit status (``exit_status``).
 
     Python runs a signal handler only when its main thread runs Python again, which a compiled
-    chunk holds for as long as it runs (minutes on Brax or Craftax). So the signal is heard by
-    a thread of its own, woken through ``signal.set_wakeup_fd`` as the signal arrives. What the
-    second Ctrl-C does: ``quit_now()`` at once, from that thread, where given (``pgjax train``
+    chunk holds for as long as it runs (minutes on Brax or Craftax). So the signals are heard
+    by a thread of their own, woken through ``signal.set_wakeup_fd`` as a signal arrives. What
+    the second does: ``quit_now()`` at once, from that thread, where given (``pgjax train``
     waits for any file being written, ``pgjax.checkpoint.SAVING``, and ends the process keeping
     the last checkpoint); else ``KeyboardInterrupt`` in the main thread when it next runs
     Python (after the chunk: a notebook's kernel is never ended from here).
 
-        with StopOnSigint() as stop:
+    ``quit_on``: the signal that calls ``quit_now`` (the second; 1 for a script that has
+    nothing to save at a stop, a benchmark's, whose files are each written as they finish).
+
+    A signal that was ignored when the block was entered (``SIG_IGN``: SIGHUP under ``nohup``,
+    SIGTERM under a supervisor that ignores it) stays ignored; SIGINT is always heard. The
+    handlers there before are restored on exit.
+
+        with StopOnSignals() as stop:
             run(config, run_dir="runs/a", should_stop=stop)
     """
 
-    def __init__(self, quit_now: Callable[[], None] | None = None, file: Any = None) -> None:
+    def __init__(
+        self,
+        quit_now: Callable[[], None] | None = None,
+        file: Any = None,
+        *,
+        after: str = "this update",
+        quit_on: int = 2,
+    ) -> None:
         self.requested = False
+        self.quit_on = quit_on
         self.quit_now = quit_now
         self.file = file
-        self.heard = 0  # Ctrl-C's heard by the watcher thread
+        self.after = after
+        self.signum: int | None = None  # the first signal heard
+        self.first = -math.inf  # when it was heard (time.monotonic)
+        self.echo: tuple[int | None, float] = (None, -math.inf)  # the handler's last signal
+        self.heard = 0  # signals heard by the watcher thread
         self.handled = 0  # calls of the main thread's handler (signals that came together: one)
 
     def __call__(self) -> bool:
         return self.requested
 
-    def __enter__(self) -> StopOnSigint:
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+    def __enter__(self) -> StopOnSignals:
+        self.previous = {}
+        for signum in SIGNALS:
+            before = signal.getsignal(signum)
+            if before is signal.SIG_IGN and signum != signal.SIGINT:
+                continue
+            self.previous[signum] = signal.signal(signum, self._handle)
         self._read, write = os.pipe()
         os.set_blocking(write, False)
         self._write = write
         self._previous_fd = signal.set_wakeup_fd(write)
-        self._thread = threading.Thread(target=self._watch, name="pgjax-sigint", daemon=True)
+        self._thread = threading.Thread(target=self._watch, name="pgjax-signals", daemon=True)
         self._thread.start()
         return self
 
     def _watch(self) -> None:
         while data := os.read(self._read, 64):  # one byte per signal; b"" once closed
             for signum in data:
-                if signum == signal.SIGINT:
-                    self._heard()
+                if signum in self.previous:
+                    self._heard(signum)
 
-    def _heard(self) -> None:
+    def _heard(self, signum: int) -> None:
+        now = time.monotonic()
+        if signum != signal.SIGINT and signum == self.signum and now - self.first < ECHO_SECONDS:
+            return  # the same signal sent to the process and to its group (``timeout``)
         self.heard += 1
         if self.heard == 1:
-            self.requested = True
-            print(
-                "\npgjax: stopping after this chunk (Ctrl-C again to quit now)",
-                file=self.file or sys.stderr,
-                flush=True,
-            )
-        elif self.quit_now is not None:
+            self.signum, self.requested, self.first = signum, True, now
+        if self.heard >= self.quit_on and self.quit_now is not None:
             self.quit_now()
+        elif self.heard == 1:
+            again = "Ctrl-C" if signum == signal.SIGINT else "a second signal"
+            _say(
+                f"\npgjax: {signal_name(signum)}: stopping after {self.after}, saving what is "
+                f"done ({again} to quit now)",
+                self.file,
+            )
 
     def _handle(self, signum, frame) -> None:
+        now = time.monotonic()
+        if signum != signal.SIGINT and signum == self.echo[0] and now - self.echo[1] < ECHO_SECONDS:
+            return  # as in ``_heard``
+        self.echo = (signum, now)
+        if self.signum is None:
+            self.signum = signum
         self.requested = True
         self.handled += 1
         if self.quit_now is None and max(self.heard, self.handled) >= 2:
@@ -284,10 +370,24 @@ class StopOnSigint:
 
     def __exit__(self, *exc) -> None:
         signal.set_wakeup_fd(self._previous_fd)
-        signal.signal(signal.SIGINT, self.previous)
+        for signum, before in self.previous.items():
+            signal.signal(signum, before)
         os.close(self._write)  # the watcher reads the end of the pipe and returns
         self._thread.join()
         os.close(self._read)
 
 
-__all__ = ["StopOnSigint", "run"]
+StopOnSigint = StopOnSignals
+"""The earlier name of ``StopOnSignals`` (it now hears SIGTERM and SIGHUP too)."""
+
+
+def _say(message: str, file: Any = None) -> None:
+    """Print ``message`` to ``file`` (stderr), never raising: after SIGHUP the terminal may be
+    gone, and the run must still save."""
+    try:
+        print(message, file=file or sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+__all__ = ["SIGNALS", "StopOnSigint", "StopOnSignals", "exit_status", "run", "signal_name"]

@@ -11,8 +11,10 @@ with the same seeds (common random numbers), so differences between settings are
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
+import json
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -74,14 +76,17 @@ def iter_sweep(
     on_update: Callable[[dict], None] | None = None,
     *,
     per_call: int | None = None,
+    skip: int = 0,
 ) -> Iterator[SweepResult]:
     """Train every point of ``grid`` with ``seeds`` seeds, ``per_call`` settings per compiled
     call (default: all of them in one), yielding each call's ``SweepResult`` as it finishes,
     so that a caller keeps what is done if it stops early. Every call runs the same compiled
     function (the last group is padded with its last setting, whose rows are dropped).
+    ``skip``: leave out the first ``skip`` calls (those a continued sweep has already): the
+    others are the calls an uninterrupted sweep makes, bit for bit.
 
     Each swept value is checked as the ``Config`` field it replaces (``ValueError`` naming it).
-    ``on_update`` hears updates counted across the calls: ``1 … num_updates × calls``.
+    ``on_update`` hears updates counted across the calls made: ``1 … num_updates × calls``.
     """
     settings = grid_points(grid)
     for setting in settings:
@@ -109,7 +114,7 @@ def iter_sweep(
     else:  # a single setting: still [1, seeds, ...]
         run = jax.jit(lambda keys, hp: jax.tree.map(lambda x: x[None], over_seeds(keys, hp)))
     base = config.hparams()
-    for start in range(0, len(settings), per_call):
+    for start in range(skip * per_call, len(settings), per_call):
         group = settings[start : start + per_call]
         padded = group + group[-1:] * (per_call - len(group))
         hp = base._replace(**{n: jnp.asarray([s[n] for s in padded], jnp.float32) for n in grid})
@@ -118,6 +123,84 @@ def iter_sweep(
         diverged = np.asarray(bad_params)[: len(group)] | diverged_updates(metrics).any(-1)
         offset[0] += config.num_updates
         yield SweepResult(group, metrics, diverged)
+
+
+# ---- a sweep's folder: what it was asked, and each call's result as it finishes ------------
+
+SWEEP_FILE = "sweep.json"
+"""What a sweep folder's sweep was asked (config, grid, seeds, settings per call)."""
+CALLS_FOLDER = "calls"
+"""The folder of a sweep folder that holds each finished call's ``SweepResult``."""
+
+
+def request(config: Config, grid: Mapping[str, Sequence[float]], seeds: int, per_call: int) -> dict:
+    """What ``sweep.json`` records of a sweep, as JSON values: every ``Config`` field, the
+    grid (each value once, in order), the seeds and the settings per call."""
+    unique = {name: list(dict.fromkeys(map(float, values))) for name, values in grid.items()}
+    body = {
+        "config": dataclasses.asdict(config),
+        "grid": unique,
+        "seeds": seeds,
+        "per_call": per_call,
+    }
+    return json.loads(json.dumps(body))
+
+
+def difference(recorded: dict, asked: dict) -> str | None:
+    """What differs between two ``request``s, in words naming the first field that does
+    (``None`` if nothing does)."""
+    for part, word in (("grid", "grid"), ("seeds", "seeds"), ("per_call", "--per-call")):
+        if recorded.get(part) != asked[part]:
+            return f"{word} {_shown(asked[part])}, recorded {_shown(recorded.get(part))}"
+    before, now = recorded.get("config", {}), asked["config"]
+    for name in now:
+        if before.get(name) != now[name]:
+            return f"Config.{name}={now[name]!r}, recorded {before.get(name)!r}"
+    return None
+
+
+def _shown(value) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}={','.join(f'{v:g}' for v in vs)}" for k, vs in value.items())
+    return repr(value)
+
+
+def save_call(out: str | Path, index: int, part: SweepResult) -> Path:
+    """Write call ``index``'s result to ``out/calls/NNNN.npz``, atomically."""
+    folder = Path(out) / CALLS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        settings=np.array(json.dumps(part.settings)),
+        diverged=part.diverged,
+        **{f"metric.{k}": v for k, v in part.metrics.items()},
+    )
+    path = folder / f"{index:04d}.npz"
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
+def load_calls(out: str | Path, settings: Sequence[dict], per_call: int) -> list[SweepResult]:
+    """The calls ``save_call`` wrote in ``out``, from the first up to the first missing: each
+    a ``SweepResult`` that must hold its group of ``settings`` (``ValueError`` naming the file
+    otherwise)."""
+    parts, folder = [], Path(out) / CALLS_FOLDER
+    for index, start in enumerate(range(0, len(settings), per_call)):
+        path = folder / f"{index:04d}.npz"
+        if not path.is_file():
+            break
+        try:
+            with np.load(path) as data:
+                held = json.loads(str(data["settings"]))
+                metrics = {k[7:]: data[k] for k in data.files if k.startswith("metric.")}
+                part = SweepResult(held, metrics, data["diverged"])
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"{path}: not a finished call of this sweep ({error})") from None
+        if held != list(settings[start : start + per_call]):
+            raise ValueError(f"{path}: holds the settings {held}, not this sweep's")
+        parts.append(part)
+    return parts
 
 
 def merge(parts: Sequence[SweepResult]) -> SweepResult:
@@ -239,13 +322,19 @@ def plot(result: SweepResult, config: Config, path: str | Path) -> Path:
 
 
 __all__ = [
+    "CALLS_FOLDER",
+    "SWEEP_FILE",
     "Row",
     "SweepResult",
     "confidence_interval",
+    "difference",
     "grid_points",
     "iter_sweep",
+    "load_calls",
     "merge",
     "plot",
+    "request",
+    "save_call",
     "summarize",
     "sweep",
     "table",

@@ -28,6 +28,7 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
         ("throughput.py", "| (a) CartPole, the reference's network |", ["--memory"]),
         ("throughput.py", "agents: 2 runs vmapped", ["--agents", "2"]),
         ("recurrent_step.py", "instructions per scanned step", []),
+        ("stop_time.py", "checkpoint of the updates done saved: median", []),
     ],
 )
 def test_quick_mode_runs(script, expected, args, tmp_path):

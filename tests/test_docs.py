@@ -165,6 +165,7 @@ def run_page(page: Path, cwd: Path) -> list[str]:
                 command = line.split("#")[0].strip()
                 if not command:
                     continue
+                command = command.removeprefix("exec ")  # a job script's last line
                 assert command.startswith("pgjax "), (
                     f"{page}: a shell block runs `{command}`: only pgjax commands run in the "
                     "docs test; mark the block <!-- not run: why -->"

@@ -147,8 +147,12 @@ def test_a_failed_write_leaves_no_temporary_file_and_the_old_file_intact(tmp_pat
 def test_a_sweep_prints_its_table_when_saving_fails(tmp_path, monkeypatch, capsys):
     from pgjax import cli
 
-    def full(path, data):
-        raise OSError(28, "No space left on device", str(path))
+    real = checkpoint.write_atomic
+
+    def full(path, data):  # the disk fills up after the last call was saved
+        if path.name in ("sweep.md", "sweep.png"):
+            raise OSError(28, "No space left on device", str(path))
+        real(path, data)
 
     monkeypatch.setattr(checkpoint, "write_atomic", full)
     args = ["sweep", *TINY, "--total-timesteps", 640, "--seeds", 2, "--lr", "1e-3,3e-4", "--out",
