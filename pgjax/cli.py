@@ -5,6 +5,7 @@
     pgjax train --env Pendulum-v1 --no-presets    # the bare defaults (CartPole's settings)
     pgjax train --lr 1e-3 --num-envs 16           # any Config field is a flag
     pgjax train --resume runs/X --total-timesteps 1000000
+    pgjax train --run-dir runs/job --requeue      # start there, or resume: a job's one line
     pgjax eval runs/X --episodes 32 --greedy --render cartpole.gif
     pgjax sweep --seeds 8 --lr 1e-4,3e-4,1e-3 --clip-eps 0.1,0.2
 
@@ -14,8 +15,10 @@ resolve as ``Config`` resolves them (the environment's preset, its settings, the
 defaults, ``pgjax.config.DEFAULTS``), and ``pgjax train`` prints those that differ from
 ``DEFAULTS``.
 A user's mistake ends with a one-line ``pgjax: …`` message on stderr and exit status 2, never
-a traceback. The persistent JAX compilation cache is on (``PGJAX_CACHE_DIR``, default
-``~/.cache/pgjax``), so running the same configuration again starts without recompiling.
+a traceback; a failed run (diverged, a full disk) with status 1; Ctrl-C, SIGTERM and SIGHUP
+save the work done and end with 130, 143 and 129. The persistent JAX compilation cache is on
+(``PGJAX_CACHE_DIR``, default ``~/.cache/pgjax``), so running the same configuration again
+starts without recompiling.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 """Exit status of a user's mistake: a one-line message, nothing written."""
 EXIT_INTERRUPTED = 130
-"""Exit status after a second Ctrl-C."""
+"""Exit status after Ctrl-C (SIGTERM: 143, SIGHUP: 129, ``runner.exit_status``)."""
 
 
 def _field_docs(cls: type) -> dict[str, str]:

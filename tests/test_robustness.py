@@ -4,7 +4,6 @@ folders, file-system failures, a sweep cut short, the help text, offline downloa
 
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -162,23 +161,6 @@ def test_a_sweep_prints_its_table_when_saving_fails(tmp_path, monkeypatch, capsy
     assert code == 1
     assert "| lr=0.001 |" in out and "| lr=0.0003 |" in out
     assert "could not be saved: No space left on device" in err
-
-
-def test_ctrl_c_during_a_sweep_keeps_the_settings_finished(tmp_path):
-    args = ["sweep", *TINY, "--total-timesteps", 120_000, "--seeds", 2, "--lr", "1e-3,2e-3,3e-3",
-            "--out", "sw"]  # fmt: skip
-    process = pgjax_started(*args, cwd=tmp_path)
-    # the bar prints a line at each tenth of the sweep: the first setting is a third of it
-    for line in process.stdout:
-        if line.startswith("[#########"):
-            break
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=600)
-    assert process.returncode == 130, stdout + stderr
-    assert "Traceback" not in stderr
-    assert "settings finished" in stderr
-    rows = [r for r in (tmp_path / "sw" / "sweep.md").read_text().splitlines() if "| lr=" in r]
-    assert 1 <= len(rows) < 3
 
 
 # ---- 5. one process per run folder --------------------------------------------------------
