@@ -699,7 +699,8 @@ def _sweep_folder(out: Path, asked: dict, args: SweepArgs, points: list, per_cal
         print(f"pgjax: continuing the sweep in {out}: {sum(len(p.settings) for p in parts)} of "
               f"{len(points)} settings finished")  # fmt: skip
         return parts
-    if args.overwrite:  # the sweep it holds is replaced
+    if args.overwrite and ((out / "sweep.md").is_file() or recorded.is_file()):
+        # the sweep it holds is replaced; a folder that holds none keeps its files
         for name in ("sweep.md", "sweep.png", sweep.SWEEP_FILE):
             (out / name).unlink(missing_ok=True)
         for name in ("runs", sweep.CALLS_FOLDER):

@@ -145,28 +145,44 @@ def train_in_chunks(
     start = time.perf_counter()
     while done < config.num_updates:
         tick = time.perf_counter()
-        state, chunk_metrics, finite = run_chunk(state)
-        length = int(state.update) - done  # less than a chunk at the end, or stopped early
-        chunk_metrics = {k: v[:length] for k, v in jax.device_get(chunk_metrics).items()}
-        _check_finite(config, chunk_metrics, bool(finite), done)
+        state, chunk_metrics = _checked_chunk(config, run_chunk, state, done)
         parts.append(chunk_metrics)
-        done += length
+        done = int(state.update)
         if on_chunk is not None:
-            seconds = time.perf_counter() - tick
-            count = chunk_metrics["episode_count"].sum()
-            total = np.nansum(chunk_metrics["episode_return"] * chunk_metrics["episode_count"])
-            report = ChunkReport(
-                updates_done=done,
-                num_updates=config.num_updates,
-                timesteps=done * config.batch_size,
-                steps_per_second=length * config.batch_size / seconds,
-                recent_return=float(total / count) if count else math.nan,
-                elapsed=time.perf_counter() - start,
-            )
+            report = _report(config, chunk_metrics, done, tick, start)
             on_chunk(report, state, chunk_metrics)
         if should_stop is not None and should_stop():
             break
     return TrainResult(state, merge(parts) if parts else {})
+
+
+def _checked_chunk(config: Config, run_chunk, state: TrainState, done: int):
+    """Run one chunk from update ``done``: the state, and the host rows of the updates it made
+    (fewer than a chunk at the end of the run, or where it stopped early), checked finite
+    (``DivergedError`` otherwise)."""
+    state, metrics, finite = run_chunk(state)
+    length = int(state.update) - done
+    metrics = {k: v[:length] for k, v in jax.device_get(metrics).items()}
+    _check_finite(config, metrics, bool(finite), done)
+    return state, metrics
+
+
+def _report(
+    config: Config, rows: dict[str, np.ndarray], done: int, tick: float, start: float
+) -> ChunkReport:
+    """The ``ChunkReport`` of a chunk whose ``rows`` end at update ``done``, begun at ``tick``
+    of a run begun at ``start`` (``time.perf_counter`` values)."""
+    now = time.perf_counter()
+    count = rows["episode_count"].sum()
+    total = np.nansum(rows["episode_return"] * rows["episode_count"])
+    return ChunkReport(
+        updates_done=done,
+        num_updates=config.num_updates,
+        timesteps=done * config.batch_size,
+        steps_per_second=len(rows["episode_count"]) * config.batch_size / (now - tick),
+        recent_return=float(total / count) if count else math.nan,
+        elapsed=now - start,
+    )
 
 
 LOSS_METRICS = ("loss", "policy_loss", "value_loss", "grad_norm")

@@ -310,8 +310,9 @@ class StopOnSignals:
         self.file = file
         self.after = after
         self.signum: int | None = None  # the first signal heard
-        self.first = -math.inf  # when it was heard (time.monotonic)
-        self.echo: tuple[int | None, float] = (None, -math.inf)  # the handler's last signal
+        # (signal, time.monotonic()) of the last signal the watcher and the handler counted
+        self.heard_last: tuple[int | None, float] = (None, -math.inf)
+        self.handled_last: tuple[int | None, float] = (None, -math.inf)
         self.heard = 0  # signals heard by the watcher thread
         self.handled = 0  # calls of the main thread's handler (signals that came together: one)
 
@@ -340,12 +341,12 @@ class StopOnSignals:
                     self._heard(signum)
 
     def _heard(self, signum: int) -> None:
-        now = time.monotonic()
-        if signum != signal.SIGINT and signum == self.signum and now - self.first < ECHO_SECONDS:
-            return  # the same signal sent to the process and to its group (``timeout``)
+        if _echoed(self.heard_last, signum):
+            return
+        self.heard_last = (signum, time.monotonic())
         self.heard += 1
         if self.heard == 1:
-            self.signum, self.requested, self.first = signum, True, now
+            self.signum, self.requested = signum, True
         if self.heard >= self.quit_on and self.quit_now is not None:
             self.quit_now()
         elif self.heard == 1:
@@ -357,10 +358,9 @@ class StopOnSignals:
             )
 
     def _handle(self, signum, frame) -> None:
-        now = time.monotonic()
-        if signum != signal.SIGINT and signum == self.echo[0] and now - self.echo[1] < ECHO_SECONDS:
-            return  # as in ``_heard``
-        self.echo = (signum, now)
+        if _echoed(self.handled_last, signum):
+            return
+        self.handled_last = (signum, time.monotonic())
         if self.signum is None:
             self.signum = signum
         self.requested = True
@@ -375,6 +375,15 @@ class StopOnSignals:
         os.close(self._write)  # the watcher reads the end of the pipe and returns
         self._thread.join()
         os.close(self._read)
+
+
+def _echoed(last: tuple[int | None, float], signum: int) -> bool:
+    """Whether ``signum`` repeats ``last`` (a signal and when it came) within
+    ``ECHO_SECONDS``: the same SIGTERM or SIGHUP sent to the process and to its group
+    (``timeout``), one request. Ctrl-C always counts."""
+    return (
+        signum != signal.SIGINT and signum == last[0] and time.monotonic() - last[1] < ECHO_SECONDS
+    )
 
 
 StopOnSigint = StopOnSignals

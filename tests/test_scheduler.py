@@ -383,3 +383,12 @@ def test_a_second_signal_while_saving_leaves_a_whole_checkpoint(tmp_path):
     state, _ = checkpoint.restore(tmp_path / "r", config, seed)  # whole: it loads
     assert int(state.update) in (20, 40)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["seed"] == 0
+
+
+def test_overwrite_into_a_folder_that_holds_no_sweep_keeps_its_files(tmp_path):
+    (tmp_path / "mine" / "runs").mkdir(parents=True)
+    (tmp_path / "mine" / "runs" / "notes.txt").write_text("mine")
+    out = pgjax("sweep", *TINY, "--total-timesteps", 640, "--seeds", 1, "--out", "mine",
+                "--overwrite", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "mine" / "runs" / "notes.txt").read_text() == "mine"
