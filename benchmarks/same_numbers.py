@@ -92,21 +92,29 @@ def main() -> int:
         recorded = json.load(f)
     if recorded["where"] != where:
         print(f"note: recorded on {recorded['where']}, running on {where}: bits may differ")
-    print("| run | final return | metrics that differ | parameters |")
-    print("| --- | --- | --- | --- |")
+    print("| run | final return | metrics that differ | no longer reported | parameters |")
+    print("| --- | --- | --- | --- | --- |")
     changed = 0
     for name, run in runs.items():
         if name not in recorded["runs"]:  # an algorithm registered after the recording
-            print(f"| {name} | {run['final_return']:.1f} | (not recorded) | |")
+            print(f"| {name} | {run['final_return']:.1f} | (not recorded) | | |")
             continue
         old = recorded["runs"][name]
-        differ = [k for k in old["metrics"] if run["metrics"].get(k) != old["metrics"][k]]
+        # a metric the run no longer reports (a constant an algorithm without it carried, as
+        # every algorithm once carried PPO-Penalty's beta) is listed apart: it holds no number
+        # that could have changed
+        gone = [k for k in old["metrics"] if k not in run["metrics"]]
+        differ = [
+            k
+            for k in old["metrics"]
+            if k in run["metrics"] and run["metrics"][k] != old["metrics"][k]
+        ]
         differ += [k for k in run["metrics"] if k not in old["metrics"]]
         same_params = run["params"] == old["params"]
         changed += bool(differ) or not same_params
         print(
             f"| {name} | {run['final_return']:.1f} | {', '.join(differ) or 'none'} | "
-            f"{'same' if same_params else 'DIFFERENT'} |"
+            f"{', '.join(gone) or '-'} | {'same' if same_params else 'DIFFERENT'} |"
         )
     compared = sum(name in recorded["runs"] for name in runs)
     print(

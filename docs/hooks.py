@@ -25,6 +25,8 @@ API_MODULES = (
     "pgjax",
     "pgjax.config",
     "pgjax.hparams",
+    "pgjax.settings",
+    "pgjax.optimizers",
     "pgjax.presets",
     "pgjax.train",
     "pgjax.algorithms",
@@ -158,4 +160,7 @@ def _defaults(algo: str) -> str:
     from pgjax import algorithms
 
     rows = [f"| `{k}` | `{v!r}` |" for k, v in algorithms.get(algo).defaults.items()]
+    for name, setting in algorithms.settings_of(algo).items():
+        kind = "traced" if setting.traced else "static"
+        rows.append(f"| setting `{name}` ({kind}: {setting.doc}) | `{setting.default!r}` |")
     return "\n".join(["| field | default |", "| --- | --- |", *rows])

@@ -48,42 +48,59 @@ import jax.numpy as jnp
 from pgjax import kl_control, losses
 from pgjax.estimators import GAE, MONTE_CARLO, VTRACE, Estimator, MeanBaseline
 from pgjax.fields import did_you_mean
-from pgjax.hparams import HParams
+from pgjax.hparams import COMMON, HParams
 from pgjax.learners import JOINT, NATURAL_GRADIENT, POLICY_GRADIENT, Learner
 from pgjax.losses import PolicyTerms
+from pgjax.settings import Setting, check_declarations, declared
 
 Array = jax.Array
+
+
+def _same_hparams(state: Any, hp: HParams) -> HParams:
+    return hp
+
+
+def _no_metrics(state: Any) -> dict[str, Array]:
+    return {}
 
 
 class AlgoState(NamedTuple):
     """How an algorithm's own state is born and moves (the style of optax's transforms).
 
     ``init(hparams) → state``: the state at the start of a run (``()`` for none).
-    ``after_update(state, kl, kl_target) → state``: after each update, from the measured mean
-    KL(π_old‖π_new) of that update and ``Config.kl_target``.
-    ``beta(state, hparams) → scalar``: the KL penalty's weight the surrogate reads.
+    ``after_update(state, kl, settings) → state``: after each update, from the measured mean
+    KL(π_old‖π_new) of that update and the algorithm's resolved ``Config.settings``.
+    ``hparams(state, hparams) → hparams``: what the estimator and learner read this update
+    (PPO-Penalty puts its current β in ``settings["kl_beta"]``; the others change nothing).
+    ``metrics(state) → dict``: scalars reported with every update (PPO-Penalty's ``beta``).
     """
 
     init: Callable[[HParams], Any]
-    after_update: Callable[[Any, Array, float | None], Any]
-    beta: Callable[[Any, HParams], Array]
+    after_update: Callable[[Any, Array, Mapping[str, Any]], Any]
+    hparams: Callable[[Any, HParams], HParams] = _same_hparams
+    metrics: Callable[[Any], dict[str, Array]] = _no_metrics
 
 
-def _fixed_beta(state: Any, hp: HParams) -> Array:
-    return kl_control.init_adaptive_kl(hp.kl_beta).beta
-
-
-STATELESS = AlgoState(lambda hp: (), lambda state, kl, target: state, _fixed_beta)
-MEAN_BASELINE = AlgoState(
-    lambda hp: MeanBaseline(jnp.zeros(())), lambda state, kl, target: state, _fixed_beta
-)
+STATELESS = AlgoState(lambda hp: (), lambda state, kl, settings: state)
+MEAN_BASELINE = AlgoState(lambda hp: MeanBaseline(jnp.zeros(())), lambda state, kl, s: state)
 """REINFORCE's: the estimator moves it (``update_mean_baseline``), before the update."""
 ADAPTIVE_BETA = AlgoState(
-    lambda hp: kl_control.init_adaptive_kl(hp.kl_beta),
-    kl_control.update_adaptive_kl,
-    lambda state, hp: state.beta,
+    lambda hp: kl_control.init_adaptive_kl(hp.settings["kl_beta"]),
+    lambda state, kl, settings: kl_control.update_adaptive_kl(state, kl, settings["kl_target"]),
+    lambda state, hp: hp.set(kl_beta=state.beta),
+    lambda state: {"beta": state.beta},
 )
-"""PPO-Penalty's β, adapted after each update by the seed's rule (``kl_control``)."""
+"""PPO-Penalty's β, adapted after each update by the seed's rule (``kl_control``) and read by
+its surrogate as ``hp.settings["kl_beta"]``."""
+KL_BETA = Setting(
+    "kl_beta", 1.0, "PPO-Penalty's β: its initial value (adaptive) or its value (fixed)",
+    traced=True, low=0.0,
+)  # fmt: skip
+KL_TARGET = Setting(
+    "kl_target", 0.01,
+    "PPO-Penalty's d_targ: β adapts after each update so that KL stays near it; None keeps β "
+    "fixed", low=0.0, optional=True,
+)  # fmt: skip
 
 
 def _no_checks(config: Any) -> None:
@@ -103,7 +120,9 @@ class Algorithm(NamedTuple):
     ``PolicyTerms.kl`` (else it is left at 0, not computed). ``defaults``: the ``Config``
     fields this algorithm sets when the user leaves them unset. ``state``: what it carries
     between updates (``AlgoState``). ``check(config)``: ``ValueError`` for settings it cannot
-    use (its estimator's and learner's checks run as well).
+    use (its estimator's and learner's checks run as well). ``settings``: its own knobs
+    (``pgjax.settings.Setting``), besides those its estimator and learner declare
+    (``settings_of``), held in ``Config.settings`` and, when traced, ``HParams.settings``.
     """
 
     name: str
@@ -115,6 +134,7 @@ class Algorithm(NamedTuple):
     defaults: Mapping[str, Any] = MappingProxyType({})
     state: AlgoState = STATELESS
     check: Callable[[Any], None] = _no_checks
+    settings: tuple[Setting, ...] = ()
 
 
 def _log_prob_weighted(t: PolicyTerms, hp: HParams) -> Array:
@@ -128,7 +148,7 @@ def _importance_sampled(t: PolicyTerms, hp: HParams) -> Array:
 
 def _kl_penalised(t: PolicyTerms, hp: HParams) -> Array:
     ratio = losses.importance_ratio(t.log_prob, t.old_log_prob)
-    return losses.kl_penalty_loss(ratio, t.advantages, t.kl, t.beta)
+    return losses.kl_penalty_loss(ratio, t.advantages, t.kl, hp.settings["kl_beta"])
 
 
 def _clipped(t: PolicyTerms, hp: HParams) -> Array:
@@ -175,8 +195,25 @@ def register(algorithm: Algorithm) -> Algorithm:
     for field, ok, allowed in parts:
         if not ok:
             raise ValueError(f"algorithms.register({name!r}): its {field} must be {allowed}")
+    for part in (algorithm, algorithm.estimator, algorithm.learner):
+        check_declarations(f"algorithms.register({name!r})", part.settings, RESERVED)
+    declared((algorithm, algorithm.estimator, algorithm.learner))  # no name twice, differently
     REGISTRY[name] = algorithm
     return algorithm
+
+
+RESERVED = (*COMMON, "settings", "algo", "env", "total_timesteps", "num_envs", "num_steps",
+            "num_epochs", "num_minibatches", "anneal_lr", "vf_clip", "normalize_obs",
+            "normalize_advantages", "activation", "hidden_sizes", "head_sizes", "shared_torso",
+            "network", "rnn_size", "action_dist", "devices", "presets")  # fmt: skip
+"""Names a setting may not take: the ``Config`` and ``HParams`` fields."""
+
+
+def settings_of(algo: str | Algorithm) -> dict[str, Setting]:
+    """Every setting of the algorithm (``algo``: its name or entry) by name: its own, its
+    estimator's and its learner's."""
+    algorithm = get(algo) if isinstance(algo, str) else algo
+    return declared((algorithm, algorithm.estimator, algorithm.learner))
 
 
 def names() -> list[str]:
@@ -214,7 +251,12 @@ register(
 register(Algorithm("is_pg", _importance_sampled, defaults=_sizes(4, 128, 4, 4, lr=1e-4)))
 register(
     Algorithm(
-        "ppo_penalty", _kl_penalised, uses_kl=True, defaults=PPO_DEFAULTS, state=ADAPTIVE_BETA
+        "ppo_penalty",
+        _kl_penalised,
+        uses_kl=True,
+        defaults=PPO_DEFAULTS,
+        state=ADAPTIVE_BETA,
+        settings=(KL_BETA, KL_TARGET),
     )
 )
 register(Algorithm("ppo_clip", _clipped, defaults=PPO_DEFAULTS))

@@ -41,14 +41,15 @@ import traceback
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
 from pgjax.algorithms import names as algorithm_names
+from pgjax.algorithms import settings_of
 from pgjax.config import DEFAULTS, Config, check_seed
-from pgjax.hparams import HParams
-from pgjax.tracking import TRACKERS
+from pgjax.hparams import COMMON
+from pgjax.settings import Setting
 from pgjax.train import num_devices
 
 EXIT_FAILED = 1
@@ -89,6 +90,8 @@ def _documented(
     hints = typing.get_type_hints(cls, include_extras=True)
     fields = []
     for f in dataclasses.fields(cls):
+        if f.name == "settings":  # the algorithm's own flags: split_settings, settings_help
+            continue
         hint, default_value = hints[f.name], f.default
         behavior = None
         if f.name in resolved:
@@ -141,9 +144,9 @@ ConfigFlags = _config_flags()
 """``Config`` as tyro shows it: the same fields, their documentation as help."""
 
 
-Tracker = Literal[("csv", *TRACKERS)]  # type: ignore[valid-type]  (read from the table)
+Tracker = str
 """Where ``--log`` sends the metrics besides the run folder's metrics.csv: ``csv`` and each
-sink of ``pgjax.tracking.TRACKERS``."""
+sink of ``pgjax.tracking.TRACKERS`` (checked after ``--import``, which may register more)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +184,8 @@ class _TrainArgs:
     log: Annotated[tuple[Tracker, ...], tyro.conf.UseAppendAction] = ()
     """Also log every metric per update to tensorboard (<run folder>/tensorboard; pip install
     'pgjax[tensorboard]') or wandb (pip install 'pgjax[wandb]'; WANDB_MODE=offline without a
-    network); repeatable. metrics.csv is always written. A resumed run continues the same
+    network), or a sink of your own registered by pgjax.tracking.register in a module named
+    by --import; repeatable. metrics.csv is always written. A resumed run continues the same
     tracked run (give --log again)."""
     wandb_project: str = "pgjax"
     """The W&B project of --log wandb."""
@@ -275,11 +279,106 @@ def given_fields(argv: list[str]) -> set[str]:
     return {names[a.split("=")[0]] for a in argv if a.split("=")[0] in names}
 
 
-def _flags_config(args: TrainArgs | SweepArgs, argv: list[str]) -> Config:
-    """The ``Config`` the flags give: the flags on the command line set their fields, the rest
-    resolve (``Config``)."""
+def _flags_config(args: TrainArgs | SweepArgs, argv: list[str], own: dict | None = None) -> Config:
+    """The ``Config`` the flags give: the flags on the command line set their fields and
+    ``own`` the algorithm's settings (``split_settings``), the rest resolve (``Config``)."""
     given = given_fields(argv) | {f.name for f in dataclasses.fields(Config)} - set(DEFAULTS)
-    return Config.from_dict({name: getattr(args.config, name) for name in given})
+    values = {name: getattr(args.config, name) for name in given if name != "settings"}
+    return Config.from_dict({**values, "settings": own or None})
+
+
+def _all_settings() -> dict[str, Setting]:
+    """Every registered algorithm's settings by name (the first declaration of a name)."""
+    out: dict[str, Setting] = {}
+    for name in algorithm_names():
+        for key, setting in settings_of(name).items():
+            out.setdefault(key, setting)
+    return out
+
+
+def _flag_value(argv: list[str], flag: str, default: str | None = None) -> str | None:
+    """The value given to ``flag`` in ``argv`` (``--flag V`` or ``--flag=V``), the last one."""
+    value = default
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.partition("=")[2]
+    return value
+
+
+def split_settings(argv: list[str], sweeping: bool = False) -> tuple[list[str], dict, dict]:
+    """Take the algorithm's settings out of ``argv`` (``--max-kl 0.02``, ``--max_kl=0.02``;
+    the algorithm that ``--algo`` names, ``ppo_clip`` if none): (the rest, the settings,
+    and, ``sweeping``, the grid of the traced ones given as comma-separated lists). A
+    ``UserError`` for a setting the algorithm does not declare, or a value not of its kind."""
+    known = _all_settings()
+    flags = {f"--{n.replace('_', '-')}": n for n in known} | {f"--{n}": n for n in known}
+    algo = _flag_value(argv, "--algo", "ppo_clip")
+    declared = settings_of(algo) if algo in algorithm_names() else {}
+    if "--resume" in argv or any(a.startswith("--resume=") for a in argv):
+        declared = known  # the run's own algorithm: _resumed refuses any change
+    rest, own, grid, i = [], {}, {}, 0
+    while i < len(argv):
+        name, eq, value = argv[i].partition("=")
+        if name not in flags or (not eq and i + 1 >= len(argv)):
+            rest.append(argv[i])
+            i += 1
+            continue
+        if not eq:
+            i, value = i + 1, argv[i + 1]
+        i += 1
+        setting = declared.get(flags[name])
+        if setting is None:
+            raise UserError(
+                f"{name}: algo {algo!r} has no setting {flags[name]!r}; its settings: "
+                f"{', '.join(declared) or 'none'} (the algorithms that have it: "
+                f"{', '.join(a for a in algorithm_names() if flags[name] in settings_of(a))})"
+            )
+        if sweeping and "," in value:
+            if not setting.traced:
+                raise UserError(f"{name}: {algo}'s setting {setting.name} is static (it shapes "
+                                "the program): it cannot be swept without recompiling")  # fmt: skip
+            grid[setting.name] = _numbers(name, value)
+            continue
+        try:
+            own[setting.name] = setting.parse(value)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    return rest, own, grid
+
+
+def _numbers(flag: str, value: str) -> list[float]:
+    """The distinct numbers of a comma-separated list (a warning for one given twice)."""
+    try:
+        values = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{flag} {value}: expected numbers separated by commas") from None
+    unique = list(dict.fromkeys(values))
+    if len(unique) < len(values):
+        twice = sorted({f"{v:g}" for v in values if values.count(v) > 1})
+        print(f"pgjax: {flag} {value}: {', '.join(twice)} given more than once; each value "
+              "is trained once", file=sys.stderr)  # fmt: skip
+    return unique
+
+
+def settings_help(argv: list[str]) -> str:
+    """The ``--help`` section of the chosen algorithm's settings (``--algo``)."""
+    algo = _flag_value(argv, "--algo", "ppo_clip")
+    if algo not in algorithm_names():
+        return ""
+    declared = settings_of(algo)
+    lines = [f"{algo}'s settings (--algo {algo}; each also in config.json's \"settings\"):"]
+    for setting in declared.values():
+        kind = "traced, sweepable" if setting.traced else "static"
+        lines.append(f"  --{setting.name.replace('_', '-')} {setting.kind.upper()}")
+        text = f"{setting.doc} ({kind}; {setting.allowed()}; default: {setting.default!r})"
+        lines.append(textwrap.fill(text, 80, initial_indent=" " * 6, subsequent_indent=" " * 6))
+    if not declared:
+        lines.append("  none")
+    others = [a for a in algorithm_names() if settings_of(a) and a != algo]
+    lines.append(f"Other algorithms' settings: --algo {{{','.join(others)}}} --help")
+    return "\n".join(lines)
 
 
 def _enable_compilation_cache() -> None:
@@ -308,7 +407,7 @@ def _given(argv: list[str], *flags: str) -> bool:
     return any(a.split("=")[0] in flags for a in argv)
 
 
-def run_train(args: TrainArgs, argv: list[str]) -> int:
+def run_train(args: TrainArgs, argv: list[str], own: dict | None = None) -> int:
     from pgjax import checkpoint
     from pgjax.runner import preflight
 
@@ -322,12 +421,12 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
                 "--run-dir DIR, without --resume or --overwrite"
             )
         if (Path(args.run_dir) / checkpoint.CONFIG_FILE).is_file():
-            return _continue(args, argv, Path(args.run_dir), "--requeue")
+            return _continue(args, argv, Path(args.run_dir), "--requeue", own)
     elif args.resume:
         if args.overwrite:
             raise UserError("--overwrite makes a new run; --resume continues one: give one")
-        return _continue(args, argv, Path(args.resume), "--resume")
-    config = _flags_config(args, argv)
+        return _continue(args, argv, Path(args.resume), "--resume", own)
+    config = _flags_config(args, argv, own)
     seed = check_seed(args.seed, "--seed")
     preflight(config)  # nothing is written before the config and the environment pass
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -337,7 +436,7 @@ def run_train(args: TrainArgs, argv: list[str]) -> int:
         return _train(args, config, seed, run_dir, None, None)
 
 
-def _continue(args: TrainArgs, argv: list[str], run_dir: Path, flag: str) -> int:
+def _continue(args: TrainArgs, argv: list[str], run_dir: Path, flag: str, own=None) -> int:
     """Continue the run ``run_dir`` holds (``--resume``, or ``--requeue`` of a folder that
     holds a run), held by this process."""
     from pgjax import checkpoint
@@ -347,9 +446,9 @@ def _continue(args: TrainArgs, argv: list[str], run_dir: Path, flag: str) -> int
     checkpoint.check_writable(run_dir, flag)
     with checkpoint.hold(run_dir):  # one process at a time in a run folder
         if flag == "--requeue":
-            config, seed, state, metrics = _requeued(args, argv, run_dir)
+            config, seed, state, metrics = _requeued(args, argv, run_dir, own)
         else:
-            config, seed, state, metrics = _resumed(args, argv, run_dir)
+            config, seed, state, metrics = _resumed(args, argv, run_dir, own)
         if state is not None and int(state.update) >= config.num_updates:
             print(f"pgjax: {run_dir} already has {int(state.update)} of {config.num_updates}"
                   " updates")  # fmt: skip
@@ -357,14 +456,14 @@ def _continue(args: TrainArgs, argv: list[str], run_dir: Path, flag: str) -> int
         return _train(args, config, seed, run_dir, state, metrics)
 
 
-def _requeued(args: TrainArgs, argv: list[str], run_dir: Path):
+def _requeued(args: TrainArgs, argv: list[str], run_dir: Path, own: dict | None = None):
     """``_resumed`` for ``--requeue``: the flags (the same job script line at every start)
     must give the run's own config and seed, ``--total-timesteps`` aside; a ``UserError``
     naming each field that differs."""
     from pgjax import checkpoint
 
     recorded, seed = checkpoint.load_config(run_dir)
-    given = _flags_config(args, argv)
+    given = _flags_config(args, argv, own)
     differ = [
         f"{f.name}={getattr(given, f.name)!r} (the run's: {getattr(recorded, f.name)!r})"
         for f in dataclasses.fields(Config)
@@ -380,7 +479,7 @@ def _requeued(args: TrainArgs, argv: list[str], run_dir: Path):
     return _restored(run_dir, recorded.replace(total_timesteps=given.total_timesteps), seed)
 
 
-def _resumed(args: TrainArgs, argv: list[str], run_dir: Path):
+def _resumed(args: TrainArgs, argv: list[str], run_dir: Path, own: dict | None = None):
     """The held run's config (with a new --total-timesteps), seed, state and metrics; state
     and metrics ``None`` where it saved no checkpoint yet (it starts from update 0)."""
     from pgjax import checkpoint
@@ -390,6 +489,7 @@ def _resumed(args: TrainArgs, argv: list[str], run_dir: Path):
     changed = [
         f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(Config) if f.name in given
     ]
+    changed += [f"--{n.replace('_', '-')}" for n in own or {}]
     changed += ["--run-dir"] * bool(args.run_dir)
     if _given(argv, "--seed") and args.seed != seed:
         changed.append(f"--seed (the run's seed is {seed})")
@@ -513,9 +613,14 @@ def _quit_now(message: str, signum: Callable[[], int | None]) -> Callable[[], No
 
 
 def _require_trackers(trackers: tuple[str, ...]) -> None:
-    """A ``UserError`` naming the install where a ``--log`` tracker's library is missing."""
-    from pgjax.tracking import require
+    """A ``UserError`` naming the sinks there are for a ``--log`` name none is registered
+    as, and the install where a tracker's library is missing."""
+    from pgjax.tracking import check_names, require
 
+    try:
+        check_names(trackers)
+    except ValueError as error:
+        raise UserError(str(error)) from None
     for tracker in dict.fromkeys(trackers):
         if tracker != "csv":
             try:
@@ -612,24 +717,18 @@ def split_grid(argv: list[str]) -> tuple[list[str], dict[str, list[float]]]:
             rest += [name, value]
             continue
         field = flags[name]
-        if field not in HParams._fields:
+        if field not in COMMON:
             raise UserError(
                 f"Config.{field} cannot be swept without recompiling; sweepable fields: "
-                f"{', '.join(HParams._fields)}"
+                f"{', '.join(COMMON)}, and the algorithm's traced settings"
             )
-        try:
-            values = [float(v) for v in value.split(",") if v.strip()]
-        except ValueError:
-            raise UserError(f"{name} {value}: expected numbers separated by commas") from None
-        grid[field] = list(dict.fromkeys(values))
-        if len(grid[field]) < len(values):
-            twice = sorted({f"{v:g}" for v in values if values.count(v) > 1})
-            print(f"pgjax: {name} {value}: {', '.join(twice)} given more than once; each value "
-                  "is trained once", file=sys.stderr)  # fmt: skip
+        grid[field] = _numbers(name, value)
     return rest, grid
 
 
-def run_sweep(args: SweepArgs, grid: dict[str, list[float]], argv: list[str]) -> int:
+def run_sweep(
+    args: SweepArgs, grid: dict[str, list[float]], argv: list[str], own: dict | None = None
+) -> int:
     from pgjax import checkpoint, sweep
     from pgjax.runner import preflight
 
@@ -640,9 +739,9 @@ def run_sweep(args: SweepArgs, grid: dict[str, list[float]], argv: list[str]) ->
     if args.resume and (args.overwrite or not args.out):
         raise UserError("--resume continues the sweep in --out DIR (or starts it there): give "
                         "--out DIR, without --overwrite")  # fmt: skip
-    config = _flags_config(args, argv)
+    config = _flags_config(args, argv, own)
     config.validate()
-    points = sweep.grid_points(grid)
+    points = sweep.grid_points(grid, config)
     for point in points:  # every value checked before anything trains
         config.replace(**point).validate()
     per_call = min(args.per_call, max(len(points), 1))
@@ -886,6 +985,20 @@ def import_run_modules(run_dir: str | Path) -> None:
     _import(checkpoint.load_imports(run_dir), f"{run_dir} was trained with --import")
 
 
+def _parse(argv: list[str]):
+    """tyro's parse of ``argv``; its ``--help`` of ``train`` and ``sweep`` is followed by the
+    chosen algorithm's settings (``settings_help``)."""
+    try:
+        return tyro.extras.subcommand_cli_from_dict(
+            {"train": TrainArgs, "eval": EvalArgs, "sweep": SweepArgs}, args=argv, prog="pgjax"
+        )
+    except SystemExit as done:
+        asked = {"--help", "-h"} & set(argv)
+        if done.code in (0, None) and asked and argv[:1] in (["train"], ["sweep"]):
+            print(settings_help(argv))
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from pgjax.checkpoint import CheckpointError, SaveError
@@ -894,17 +1007,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         argv = import_modules(argv)
         grid: dict[str, list[float]] = {}
+        own: dict = {}
+        if argv[:1] in (["train"], ["sweep"]):
+            argv, own, grid = split_settings(argv, sweeping=argv[0] == "sweep")
         if argv[:1] == ["sweep"]:
-            argv, grid = split_grid(argv)
-        args = tyro.extras.subcommand_cli_from_dict(
-            {"train": TrainArgs, "eval": EvalArgs, "sweep": SweepArgs}, args=argv, prog="pgjax"
-        )
+            argv, common = split_grid(argv)
+            grid = {**common, **grid}
+        args = _parse(argv)
         _enable_compilation_cache()
         if isinstance(args, TrainArgs):
-            return run_train(args, argv)
+            return run_train(args, argv, own)
         if isinstance(args, EvalArgs):
             return run_eval(args)
-        return run_sweep(args, grid, argv)
+        return run_sweep(args, grid, argv, own)
     except (UserError, CheckpointError, ValueError) as error:
         frames = [] if isinstance(error, UserError | CheckpointError) else user_frames(error)
         where = f" (raised at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""

@@ -15,38 +15,46 @@ So ``Config(algo="ppo_clip", env="Pendulum-v1")`` with nothing else set learns P
 Sizes and choices (``num_envs``, ``algo``, ``activation``…) are static: they shape the compiled
 program. The numeric hyperparameters listed in ``HParams`` can instead be passed to
 ``train(key, hparams)`` as traced values, so that ``jax.vmap`` sweeps them in one compilation.
+
+The fields here are those every run has. What belongs to one algorithm (PPO-Penalty's β,
+TRPO's trust region, V-trace's cuts, REINFORCE's return and baseline, a user's own knob) is
+declared by the part that reads it (``pgjax.settings.Setting``, on the ``Algorithm``, its
+``Estimator`` or its ``Learner``) and held in ``Config.settings``:
+``Config(algo="trpo", settings={"max_kl": 0.02})``, or as a keyword,
+``Config(algo="trpo", max_kl=0.02)``. Unset settings take the preset's value, else the
+part's default; the traced ones travel in ``HParams.settings``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pgjax import algorithms
+from pgjax import algorithms, optimizers
 from pgjax.algorithms import PPO_DEFAULTS
 from pgjax.envs import check_env
 from pgjax.envs.registry import base_name
-from pgjax.estimators import BASELINES, RETURN_TYPES
 from pgjax.fields import (
     INT32_MAX,
     check_choice,
     check_interval,
     did_you_mean,
     is_finite,
-    is_number,
     is_positive_int,
 )
-from pgjax.hparams import HParams
+from pgjax.hparams import COMMON, HParams
 from pgjax.nets import ACTIVATIONS, parse_network
 from pgjax.presets import PRESETS, settings
+from pgjax.settings import Setting, Settings, unknown
 
 ACTION_DISTS = ("auto", "gaussian", "tanh_normal")
 BOOLEANS = ("anneal_lr", "normalize_obs", "normalize_advantages", "shared_torso", "vf_clip")
 """The fields that are ``True`` or ``False`` and nothing else (``presets`` too, never unset)."""
 COUNTS = ("total_timesteps", "num_envs", "num_steps", "num_epochs", "num_minibatches",
-          "rnn_size", "cg_iters", "line_search_steps")  # fmt: skip
+          "rnn_size")  # fmt: skip
 """The fields that are integers in ``[1, INT32_MAX]``."""
 SEED_LIMIT = 2**32
 """Seeds are ``0 <= seed < SEED_LIMIT``: a JAX key (32-bit by default) keeps a seed's low 32
@@ -57,10 +65,14 @@ DEFAULTS: dict[str, Any] = dict(
     clip_eps=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5, reward_scale=1.0,
     normalize_obs=False, normalize_advantages=True, activation="tanh", hidden_sizes=(64, 64),
     head_sizes=(), shared_torso=False, network="auto", rnn_size=128, action_dist="auto",
-    return_type="reward_to_go", baseline="critic", kl_beta=1.0, max_kl=0.01, cg_iters=10,
-    cg_damping=0.1, line_search_steps=10, rho_bar=1.0, c_bar=1.0,
+    optimizer="adam",
 )  # fmt: skip
 """The global defaults of the fields that resolve (PPO-Clip's sizes among them)."""
+MOVED = ("return_type", "baseline", "kl_beta", "kl_target", "max_kl", "cg_iters", "cg_damping",
+         "line_search_steps", "rho_bar", "c_bar")  # fmt: skip
+"""Former ``Config`` fields that are now an algorithm's settings: a ``config.json`` written
+before holds all of them, whatever its algorithm; ``from_dict`` keeps those its algorithm
+declares and drops the others."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +102,7 @@ class Config:
     num_minibatches: int | None = None
     """Minibatches per epoch; must divide ``num_envs * num_steps``."""
     lr: float | None = None
-    """Adam learning rate (eps 1e-5)."""
+    """Learning rate (of ``optimizer``)."""
     anneal_lr: bool | None = None
     """Decay the learning rate linearly to 0 over the run."""
     gamma: float | None = None
@@ -146,31 +158,20 @@ class Config:
     whose sample is clipped to the action bounds), ``tanh_normal`` (squashed into them by tanh,
     with the log-determinant in log π; Brax's choice), or ``auto`` (categorical for discrete
     actions, ``gaussian`` for continuous)."""
-    return_type: str | None = None
-    """REINFORCE's weight: ``episode`` (every step weighted by its whole episode's R(τ)) or
-    ``reward_to_go`` (Σ_{t'≥t} γ^{t'−t} r_{t'})."""
-    baseline: str | None = None
-    """REINFORCE's baseline b: ``none``, ``mean`` (running average of episode returns) or
-    ``critic`` (a learned V(s), regressed on the returns)."""
-    kl_beta: float | None = None
-    """PPO-Penalty's β: its initial value (adaptive) or its value (fixed)."""
-    kl_target: float | None = 0.01
-    """PPO-Penalty's d_targ: β adapts after each update so that KL stays near it; ``None``
-    keeps β fixed."""
-    max_kl: float | None = None
-    """TRPO's trust region δ: KL(π_old‖π) ≤ δ after every policy step."""
-    cg_iters: int | None = None
-    """TRPO: conjugate-gradient iterations for the natural-gradient direction."""
-    cg_damping: float | None = None
-    """TRPO: damping added to the Fisher-vector product, F + damping·I."""
-    line_search_steps: int | None = None
-    """TRPO: backtracking steps (each halves the step) before the update is rejected."""
-    rho_bar: float | None = None
-    """V-trace's ρ̄: each step's ratio π/μ is cut at ρ̄ in its TD error and its policy
-    weight (the fixed point the policy learns toward); ``inf``: no cut."""
-    c_bar: float | None = None
-    """V-trace's c̄: the ratios that carry the traces back are λ·min(c̄, π/μ) (their
-    variance); ``inf``: no cut."""
+    optimizer: str | None = None
+    """The optimiser, by name (``pgjax.optimizers``): ``adam`` (eps 1e-5, after a global-norm
+    clip of max_grad_norm: the default), ``rmsprop``, ``sgd``, or your own, registered by
+    ``pgjax.optimizers.register``. Where the policy steps apart (REINFORCE, TRPO) this is the
+    critic's."""
+    policy_optimizer: str | None = None
+    """The optimiser of a policy that steps apart from its critic, once per update
+    (REINFORCE's); ``None``: the one ``optimizer`` names."""
+    settings: Mapping[str, Any] | None = None
+    """The algorithm's own settings by name (those its ``Algorithm``, ``Estimator`` and
+    ``Learner`` declare, ``pgjax.algorithms.settings_of``), e.g. ``{"max_kl": 0.02}`` for
+    TRPO; each may also be given as a keyword of its own, ``Config(algo="trpo",
+    max_kl=0.02)``. Unset ones take the preset's value, else the part's default; resolved,
+    this holds every one of them."""
     devices: int = 1
     """Devices to split one run's environments across (data parallel): each steps
     num_envs / devices environments and gradients are averaged. 0 means all of
@@ -196,7 +197,37 @@ class Config:
                 value = tuple(value)  # a list (from JSON, or the user's): hashable, comparable
             object.__setattr__(self, name, value)
             sources.append((name, source))
+        if known:
+            sources += self._resolve_settings(layers[1:-2], algorithms.settings_of(self.algo))
+        elif self.settings is not None:  # kept as given: validate names the unknown algo
+            object.__setattr__(self, "settings", Settings(self.settings))
         object.__setattr__(self, "_sources", tuple(sources))
+
+    def _resolve_settings(self, layers: list, declared: dict[str, Setting]) -> list:
+        """Every setting the algorithm declares: the user's, else a preset's, else the part's
+        default (``"algo"``); ``ValueError`` for one it does not declare."""
+        given = dict(self.settings or {})
+        if not isinstance(self.settings, Mapping | None):
+            raise ValueError(
+                f"Config.settings={self.settings!r}: must be a dict of setting names to values"
+            )
+        wrong = [n for n in given if n not in declared]
+        if wrong:
+            raise ValueError(
+                unknown(f"Config(algo={self.algo!r})", wrong, declared, list(DEFAULTS))
+            )
+        resolved, sources = {}, []
+        for name, setting in declared.items():
+            found = [("user", given), *layers]
+            source, value = next(
+                ((s, v[name]) for s, v in found if name in v), ("algo", setting.default)
+            )
+            if setting.kind == "float" and type(value) is int:
+                value = float(value)  # 1 for 1.0: the traced value's dtype does not vary
+            resolved[name] = value
+            sources.append((name, source))
+        object.__setattr__(self, "settings", Settings(resolved))
+        return sources
 
     def named(self, name: str) -> str:
         """``Config.<name>=<value>``, saying where a value nobody set came from (an error
@@ -207,6 +238,8 @@ class Config:
             "algo": f" ({self.algo}'s default)",
             "default": " (the default)",
         }.get(self.sources.get(name, "user"), "")
+        if name in (self.settings or {}) and name not in DEFAULTS:
+            return f"Config.settings[{name!r}]={self.settings[name]!r}{where}"
         return f"Config.{name}={getattr(self, name)!r}{where}"
 
     @property
@@ -217,14 +250,17 @@ class Config:
         return dict(self._sources)
 
     def given(self) -> dict[str, Any]:
-        """The fields that were set (``"user"``), with ``algo``, ``env`` and the fields that
-        never resolve: ``Config(**config.given())`` resolves to ``config`` again."""
+        """The fields that were set (``"user"``), with ``algo``, ``env``, the fields that
+        never resolve and the settings given: ``Config(**config.given())`` resolves to
+        ``config`` again."""
         sources = self.sources
-        return {
+        given = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if sources.get(f.name, "user") == "user"
+            if f.name != "settings" and sources.get(f.name, "user") == "user"
         }
+        own = {n: v for n, v in (self.settings or {}).items() if sources.get(n, "user") == "user"}
+        return {**given, "settings": own or None}
 
     def as_given(self) -> Config:
         """This config with every value counted as given (as its ``config.json`` holds them),
@@ -232,13 +268,19 @@ class Config:
         return Config.from_dict(dataclasses.asdict(self))
 
     def resolved(self) -> list[tuple[str, Any, str]]:
-        """``(field, value, source)`` for every field whose value differs from ``DEFAULTS``:
-        what ``pgjax train`` prints."""
+        """``(field, value, source)`` for every field whose value differs from ``DEFAULTS``
+        (and every setting that differs from its part's default): what ``pgjax train``
+        prints."""
+        declared = algorithms.settings_of(self.algo) if self.algo in algorithms.REGISTRY else {}
+        default = {**DEFAULTS, **{n: s.default for n, s in declared.items()}}
         return [
-            (name, getattr(self, name), source)
+            (name, self._value(name), source)
             for name, source in self._sources
-            if getattr(self, name) != DEFAULTS[name]
+            if self._value(name) != default[name]
         ]
+
+    def _value(self, name: str) -> Any:
+        return self.settings[name] if name not in DEFAULTS else getattr(self, name)
 
     # ---- derived sizes ----------------------------------------------------------------------
 
@@ -258,26 +300,53 @@ class Config:
         return self.batch_size // self.num_minibatches
 
     def hparams(self) -> HParams:
-        """This config's traceable hyperparameters, as the default for ``train``."""
-        return HParams(**{f: getattr(self, f) for f in HParams._fields})
+        """This config's traceable hyperparameters, as the default for ``train``: the common
+        fields, and in ``settings`` the algorithm's traced settings."""
+        declared = algorithms.settings_of(self.algo)
+        traced = {n: v for n, v in self.settings.items() if declared[n].traced}
+        return HParams(**{f: getattr(self, f) for f in COMMON}, settings=traced)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (unknown names are rejected), resolved again from
         the fields that were set (``given``): changing ``env`` or ``algo`` takes the new pair's
-        settings for every field left unset; ``None`` unsets a field."""
-        return Config.from_dict({**self.given(), **changes})
+        settings for every field left unset; ``None`` unsets a field. A name of the
+        algorithm's settings sets that setting (``config.replace(max_kl=0.02)``)."""
+        given = self.given()
+        own = dict(given.pop("settings") or {})
+        if "algo" in changes and changes["algo"] != self.algo:
+            own = {}  # another algorithm: its own settings, from its defaults
+        names = {f.name for f in dataclasses.fields(Config)}
+        own.update(changes.pop("settings", None) or {})
+        own.update({n: changes.pop(n) for n in list(changes) if n not in names})
+        own = {n: v for n, v in own.items() if v is not None}
+        return Config.from_dict({**given, **changes, "settings": own or None})
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Config:
-        """Build from a plain dict; an unknown key raises ``ValueError`` naming it."""
+        """Build from a plain dict (a ``config.json``'s); an unknown key raises ``ValueError``
+        naming it. A key of the algorithm's settings goes into ``settings``. The former fields
+        of ``MOVED`` that the algorithm does not declare are dropped (a ``config.json``
+        written before they moved holds them all, whatever its algorithm)."""
         names = [f.name for f in dataclasses.fields(cls)]
-        for key in values:
-            if key not in names:
+        algo = values.get("algo", "ppo_clip")
+        declared = algorithms.settings_of(algo) if algo in algorithms.REGISTRY else {}
+        values = dict(values)
+        own = dict(values.pop("settings", None) or {})
+        # a former field the algorithm does not read is dropped, here as at the top level
+        own = {k: v for k, v in own.items() if k in declared or k not in MOVED}
+        for key in list(values):
+            if key in names:
+                continue
+            if key in declared:
+                own[key] = values.pop(key)
+            elif key in MOVED:
+                values.pop(key)
+            else:
                 raise ValueError(
-                    f"Config has no field {key!r}{did_you_mean(key, names)}; "
-                    f"fields are: {', '.join(names)}"
+                    f"Config has no field {key!r}{did_you_mean(key, names)}; fields are: "
+                    f"{', '.join(names)}; {algo}'s settings: {', '.join(declared) or 'none'}"
                 )
-        return cls(**values)
+        return cls(**values, settings=own or None)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the field, the value and what is allowed: each field's
@@ -287,8 +356,9 @@ class Config:
         check_choice("activation", self.activation, tuple(ACTIVATIONS))
         parse_network(self.network)
         check_choice("action_dist", self.action_dist, ACTION_DISTS)
-        check_choice("return_type", self.return_type, RETURN_TYPES)
-        check_choice("baseline", self.baseline, BASELINES)
+        optimizers.get(self.optimizer, "optimizer")
+        if self.policy_optimizer is not None:
+            optimizers.get(self.policy_optimizer, "policy_optimizer")
         check_env(self.env)
         self._check_kinds()
         self._check_sizes(1)
@@ -304,9 +374,12 @@ class Config:
                 f"critic, so they cannot share a torso; shared_torso works with "
                 f"{', '.join(joint)}"
             )
+        self._check_numbers()
+        declared = algorithms.settings_of(self.algo)
+        for name, setting in declared.items():
+            setting.check(self.settings[name], f"Config(algo={self.algo!r})")
         for check in (algorithm.check, algorithm.estimator.check, algorithm.learner.check):
             check(self)
-        self._check_numbers()
         if self.devices > 1:
             self.check_shards(self.devices)
 
@@ -339,24 +412,15 @@ class Config:
         """The hyperparameters: finite, within their ranges."""
         for name in ("gamma", "gae_lambda"):
             check_interval(name, getattr(self, name), 0.0, 1.0)
-        for name in ("lr", "max_grad_norm", "reward_scale", "kl_beta", "max_kl"):
+        for name in ("lr", "max_grad_norm", "reward_scale"):
             value = getattr(self, name)
             if not (is_finite(value) and value > 0):
                 raise ValueError(f"Config.{name}={value!r}: must be a finite number > 0")
         check_interval("clip_eps", self.clip_eps, 0.0, 1.0)
-        if self.kl_target is not None and not (is_finite(self.kl_target) and self.kl_target > 0):
-            raise ValueError(
-                f"Config.kl_target={self.kl_target!r}: must be a finite number > 0, or None "
-                "for a fixed β"
-            )
-        for name in ("ent_coef", "vf_coef", "cg_damping"):
+        for name in ("ent_coef", "vf_coef"):
             value = getattr(self, name)
             if not (is_finite(value) and value >= 0):
                 raise ValueError(f"Config.{name}={value!r}: must be a finite number >= 0")
-        for name in ("rho_bar", "c_bar"):
-            value = getattr(self, name)
-            if not (is_number(value) and value > 0):
-                raise ValueError(f"{self.named(name)}: must be a number > 0 (inf: no cut)")
 
     @property
     def windows(self) -> bool:
@@ -393,11 +457,15 @@ class Config:
 
     def check_shards(self, shards: int) -> None:
         """Raise ``ValueError`` unless the run can be split evenly over ``shards`` devices."""
-        if not algorithms.get(self.algo).learner.data_parallel:
+        learner = algorithms.get(self.algo).learner
+        if not learner.data_parallel:
             parallel = [n for n, a in algorithms.REGISTRY.items() if a.learner.data_parallel]
             raise ValueError(
-                f"Config.devices={self.devices}: algo={self.algo!r} runs on one device; "
-                f"data-parallel algorithms: {', '.join(sorted(parallel))}"
+                f"Config.devices={self.devices}: algo={self.algo!r} runs on one device: its "
+                f"learner {learner.name!r} does not say that it averages over devices (each "
+                "device would drift apart); data-parallel algorithms: "
+                f"{', '.join(sorted(parallel))}; a learner of your own: Learner.from_loss "
+                "(the loop averages), or data_parallel=True where it communicates itself"
             )
         if self.num_envs % shards:
             raise ValueError(
@@ -405,6 +473,25 @@ class Config:
                 "(Config.devices); change num_envs or devices"
             )
         self._check_sizes(shards)
+
+
+def _keyword_settings(init):
+    """``Config.__init__`` that takes the algorithm's settings as keywords of their own:
+    ``Config(algo="trpo", max_kl=0.02)`` is ``Config(algo="trpo", settings={"max_kl": 0.02})``
+    (a name that is neither a field nor a setting is refused naming both)."""
+    fields = {f.name for f in dataclasses.fields(Config)}
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        own = {k: kwargs.pop(k) for k in list(kwargs) if k not in fields}
+        if own:
+            kwargs["settings"] = {**(kwargs.get("settings") or {}), **own}
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+Config.__init__ = _keyword_settings(Config.__init__)  # type: ignore[method-assign]
 
 
 def check_seed(seed: Any, what: str = "seed") -> int:

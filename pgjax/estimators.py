@@ -8,7 +8,7 @@ being learned (V-trace) does so again at every minibatch (``Estimator.per_miniba
 whole time-ordered windows.
 
     GAE            GAE(γ, λ) advantages, bootstrapped at truncations and the window's end
-    MONTE_CARLO    REINFORCE's R(τ) or reward-to-go, minus its baseline (Config.baseline)
+    MONTE_CARLO    REINFORCE's R(τ) or reward-to-go, minus its baseline (its setting baseline)
     VTRACE         V-trace targets and advantages, with truncated importance weights ρ̄, c̄
 
 A new estimator is an ``Estimator(...)`` of a function of the same form (here, or in a user's
@@ -28,6 +28,7 @@ from pgjax.envs import ObsNorm
 from pgjax.hparams import HParams
 from pgjax.nets import Memory
 from pgjax.rollout import Trajectory
+from pgjax.settings import Setting
 
 Array = jax.Array
 
@@ -111,7 +112,7 @@ class Estimator(NamedTuple):
     make them so). ``normalize``: advantages may be standardised per minibatch
     (``Config.normalize_advantages``). ``reads_critic(config)``: whether V(s) is read at all
     (if not, no critic is fitted). ``check(config)``: ``ValueError`` for settings it cannot
-    use.
+    use. ``settings``: its own knobs (``pgjax.settings.Setting``), in ``Config.settings``.
     """
 
     name: str
@@ -122,6 +123,7 @@ class Estimator(NamedTuple):
     normalize: bool = True
     reads_critic: Callable[[Any], bool] = _always
     check: Callable[[Any], None] = _no_checks
+    settings: tuple[Setting, ...] = ()
 
 
 def _per_env(f, *args):
@@ -177,13 +179,13 @@ def monte_carlo_weights(static, hp, traj, values, next_values, baseline: MeanBas
     reward-to-go: it is masked out, except for reward-to-go with a critic, where the window's
     end is bootstrapped with V(s_T) like any cut.
     """
-    config = static.config
+    return_type, baseline_kind = (static.config.settings[n] for n in ("return_type", "baseline"))
     rewards = traj.reward * hp.reward_scale
     episode_return, complete = _per_env(
         returns.episode_returns, rewards, traj.terminated, traj.truncated
     )
-    bootstrap = config.return_type == "reward_to_go" and config.baseline == "critic"
-    if config.return_type == "episode":
+    bootstrap = return_type == "reward_to_go" and baseline_kind == "critic"
+    if return_type == "episode":
         weights = episode_return
     else:
         nv = next_values if bootstrap else jnp.zeros_like(next_values)
@@ -191,7 +193,7 @@ def monte_carlo_weights(static, hp, traj, values, next_values, baseline: MeanBas
             rewards, traj.terminated, traj.truncated, nv, hp.gamma
         )
     mask = jnp.ones_like(weights) if bootstrap else complete.astype(weights.dtype)
-    subtract = {"none": 0.0, "mean": baseline.mean_return, "critic": values}[config.baseline]
+    subtract = {"none": 0.0, "mean": baseline.mean_return, "critic": values}[baseline_kind]
     return weights - subtract, weights, mask
 
 
@@ -205,9 +207,29 @@ def monte_carlo_estimate(static, hp, traj, values, next_values, algo: MeanBaseli
 
 
 RETURN_TYPES = ("episode", "reward_to_go")
-"""REINFORCE's weights (``Config.return_type``)."""
+"""REINFORCE's weights (its setting ``return_type``)."""
 BASELINES = ("none", "mean", "critic")
-"""REINFORCE's baselines (``Config.baseline``)."""
+"""REINFORCE's baselines (its setting ``baseline``)."""
+RETURN_TYPE = Setting(
+    "return_type", "reward_to_go",
+    "REINFORCE's weight: episode (every step weighted by its whole episode's R(τ)) or "
+    "reward_to_go (Σ_{t'≥t} γ^{t'−t} r_{t'})", kind="choice", choices=RETURN_TYPES,
+)  # fmt: skip
+BASELINE = Setting(
+    "baseline", "critic",
+    "REINFORCE's baseline b: none, mean (a running average of episode returns) or critic (a "
+    "learned V(s), regressed on the returns)", kind="choice", choices=BASELINES,
+)  # fmt: skip
+RHO_BAR = Setting(
+    "rho_bar", 1.0,
+    "V-trace's ρ̄: each step's ratio π/μ is cut at ρ̄ in its TD error and its policy weight "
+    "(the fixed point the policy learns toward)", traced=True, low=0.0, inf=True,
+)  # fmt: skip
+C_BAR = Setting(
+    "c_bar", 1.0,
+    "V-trace's c̄: the ratios that carry the traces back are λ·min(c̄, π/μ) (their variance)",
+    traced=True, low=0.0, inf=True,
+)  # fmt: skip
 
 
 MONTE_CARLO = Estimator(
@@ -217,7 +239,8 @@ MONTE_CARLO = Estimator(
     whole_episodes=True,
     normalize=False,
     # without the critic baseline REINFORCE never reads V(s): nothing to fit
-    reads_critic=lambda config: config.baseline == "critic",
+    reads_critic=lambda config: config.settings["baseline"] == "critic",
+    settings=(RETURN_TYPE, BASELINE),
 )
 
 
@@ -235,8 +258,8 @@ def _vtrace(hp: HParams, steps: Steps, values, next_values, log_rhos):
         log_rhos,
         hp.gamma,
         hp.gae_lambda,
-        hp.rho_bar,
-        hp.c_bar,
+        hp.settings["rho_bar"],
+        hp.settings["c_bar"],
     )
 
 
@@ -262,7 +285,9 @@ def vtrace_per_minibatch(static, params, mb: Batch, dist_params, values, hp):
     return advantages, targets
 
 
-VTRACE = Estimator("vtrace", vtrace_estimate, per_minibatch=vtrace_per_minibatch)
+VTRACE = Estimator(
+    "vtrace", vtrace_estimate, per_minibatch=vtrace_per_minibatch, settings=(RHO_BAR, C_BAR)
+)
 
 
 # ---- the stage --------------------------------------------------------------------------------

@@ -22,14 +22,14 @@ class PolicyTerms(NamedTuple):
     ``log_prob``: log π_θ(a|s) under the parameters being learned. ``old_log_prob``: under the
     policy that collected the data. ``advantages``: the weights (advantages, returns).
     ``kl``: exact KL(π_old(·|s)‖π_θ(·|s)) per state (0 unless the algorithm ``uses_kl``).
-    ``beta``: PPO-Penalty's β (scalar).
+    A surrogate's own settings are in ``hparams.settings`` (PPO-Penalty's β:
+    ``hparams.settings["kl_beta"]``).
     """
 
     log_prob: Array
     old_log_prob: Array
     advantages: Array
     kl: Array
-    beta: Array
 
 
 def policy_gradient_loss(log_prob: Array, weights: Array) -> Array:

@@ -45,14 +45,24 @@ class SweepResult(NamedTuple):
     diverged: np.ndarray
 
 
-def grid_points(grid: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
+def sweepable(config: Config) -> list[str]:
+    """What ``config`` can sweep in one compilation: the ``HParams`` fields, then its
+    algorithm's traced settings."""
+    return config.hparams().names()
+
+
+def grid_points(
+    grid: Mapping[str, Sequence[float]], config: Config | None = None
+) -> list[dict[str, float]]:
     """The cartesian product of ``grid``, each value once (a value listed twice is trained
-    once, with a warning); ``ValueError`` for a field that cannot be swept."""
+    once, with a warning); ``ValueError`` for a name that cannot be swept (a field of
+    ``HParams`` or a traced setting of ``config``'s algorithm)."""
+    allowed = sweepable(config if config is not None else Config())
     for name, values in grid.items():
-        if name not in HParams._fields:
+        if name not in allowed:
             raise ValueError(
-                f"Config.{name} cannot be swept without recompiling; sweepable fields: "
-                f"{', '.join(HParams._fields)}"
+                f"Config.{name} cannot be swept without recompiling; sweepable here: "
+                f"{', '.join(allowed)}"
             )
         if len(values) == 0:
             raise ValueError(f"sweep: no values given for {name}")
@@ -88,7 +98,7 @@ def iter_sweep(
     Each swept value is checked as the ``Config`` field it replaces (``ValueError`` naming it).
     ``on_update`` hears updates counted across the calls made: ``1 … num_updates × calls``.
     """
-    settings = grid_points(grid)
+    settings = grid_points(grid, config)
     for setting in settings:
         config.replace(**setting).validate()
     settings = settings or [{}]
@@ -108,16 +118,16 @@ def iter_sweep(
         return result.metrics, ~params_finite(result.state.params)
 
     over_seeds = jax.vmap(one, in_axes=(0, None))
-    axes = HParams(*[0 if f in grid else None for f in HParams._fields])
+    base = config.hparams()
+    axes = base.axes(grid)
     if grid:
         run = jax.jit(jax.vmap(over_seeds, in_axes=(None, axes)))
     else:  # a single setting: still [1, seeds, ...]
         run = jax.jit(lambda keys, hp: jax.tree.map(lambda x: x[None], over_seeds(keys, hp)))
-    base = config.hparams()
     for start in range(skip * per_call, len(settings), per_call):
         group = settings[start : start + per_call]
         padded = group + group[-1:] * (per_call - len(group))
-        hp = base._replace(**{n: jnp.asarray([s[n] for s in padded], jnp.float32) for n in grid})
+        hp = base.set(**{n: jnp.asarray([s[n] for s in padded], jnp.float32) for n in grid})
         metrics, bad_params = jax.device_get(run(keys, hp))
         metrics = {k: np.asarray(v)[: len(group)] for k, v in metrics.items()}
         diverged = np.asarray(bad_params)[: len(group)] | diverged_updates(metrics).any(-1)

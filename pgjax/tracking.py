@@ -33,14 +33,18 @@ import numpy as np
 
 from pgjax.config import Config
 
-TRACKERS = {"tensorboard": "tensorboardX", "wandb": "wandb"}
-"""``--log`` name → the module it needs (installed by the extra of the same name)."""
+TRACKERS: dict[str, str | None] = {"tensorboard": "tensorboardX", "wandb": "wandb"}
+"""``--log`` name → the module it needs (installed by the extra of the same name), or ``None``
+for a sink that needs none (``register``)."""
 
 WANDB_ID_FILE = "wandb_id.txt"
 
 
-def require(tracker: str) -> ModuleType:
-    """The module ``tracker`` writes with; ``ModuleNotFoundError`` naming the install."""
+def require(tracker: str) -> ModuleType | None:
+    """The module ``tracker`` writes with (``None`` for a sink that needs none);
+    ``ModuleNotFoundError`` naming the install."""
+    if TRACKERS[tracker] is None:
+        return None
     try:
         return importlib.import_module(TRACKERS[tracker])
     except ModuleNotFoundError:
@@ -226,11 +230,7 @@ def make_loggers(
     """A logger per name in ``trackers`` (``tensorboard``, ``wandb``; ``csv`` is the run
     folder's own and skipped here), writing into ``run_dir``. ``ValueError`` for another name;
     ``ModuleNotFoundError`` naming the install for a missing library, before any is made."""
-    unknown = [t for t in trackers if t not in (*TRACKERS, "csv")]
-    if unknown:
-        raise ValueError(
-            f"--log {', '.join(unknown)}: unknown; choose from csv, {', '.join(TRACKERS)}"
-        )
+    check_names(trackers)
     for tracker in trackers:
         if tracker != "csv":
             require(tracker)
@@ -248,15 +248,47 @@ MAKERS: dict[str, Any] = {
     "wandb": lambda run_dir, config, seed, **kwargs: WandbLogger(run_dir, config, seed, **kwargs),
 }
 """``--log`` name → ``(run folder, config, seed, **options) → Logger``: with ``TRACKERS``, the
-table a new sink is added to (``pgjax train --log`` takes its name from there)."""
+table a new sink is added to (``register``; ``pgjax train --log`` takes its name from there,
+after ``--import``)."""
+
+
+def register(name: str, maker: Any = None, module: str | None = None):
+    """Make ``--log name`` (and ``make_loggers([name], ...)``) log to ``maker(run_dir, config,
+    seed, **options) → Logger`` (``pgjax.loggers.Logger``: ``live``, ``log(step, rows)``,
+    ``close()``); ``module``: the library it needs, imported (with a clear error naming it)
+    before any logger is made. Usable as a decorator on a class or function; registering a
+    name again replaces it. ``ValueError`` for a name that is not a word or ``csv``."""
+    if not isinstance(name, str) or not name.isidentifier() or name == "csv":
+        raise ValueError(f"tracking.register: name {name!r} must be a word other than 'csv'")
+
+    def add(maker: Any) -> Any:
+        if not callable(maker):
+            raise ValueError(f"tracking.register({name!r}): {maker!r} is not callable")
+        MAKERS[name], TRACKERS[name] = maker, module
+        return maker
+
+    return add if maker is None else add(maker)
+
+
+def check_names(trackers: list[str] | tuple[str, ...]) -> None:
+    """``ValueError`` naming each name of ``trackers`` that no sink is registered as."""
+    unknown = [t for t in trackers if t not in (*TRACKERS, "csv")]
+    if unknown:
+        raise ValueError(
+            f"--log {', '.join(unknown)}: unknown; choose from csv, {', '.join(TRACKERS)}, or "
+            "a sink of your own: pgjax.tracking.register(name, maker) in a module that --import "
+            "names"
+        )
 
 
 __all__ = [
     "TRACKERS",
     "TensorBoardLogger",
     "WandbLogger",
+    "check_names",
     "log_sweep",
     "make_loggers",
+    "register",
     "require",
     "sweep_run_dir",
     "tag",

@@ -138,7 +138,7 @@ def report(
         "ratio_mean": mean_all(jnp.mean(ratio)),
         "ratio_std": mean_all(jnp.std(ratio)),
         "ratio_max": static.max_all(jnp.max(ratio)),
-        "beta": static.algorithm.state.beta(state.algo, hp),
+        **static.algorithm.state.metrics(state.algo),
         **stats,
     }
     return metrics, kl
@@ -157,15 +157,15 @@ def update(
     if static.algorithm.estimator.fresh_episodes:
         start = reset(static.env, k_reset, static.num_envs, static.net)
     carry, traj, ends = collect(static, params, obs_norm, start, k_roll)
-    batch, algo = estimate(static, params, obs_norm, traj, state.algo, hp, state.update == 0)
+    own = static.algorithm.state.hparams(state.algo, hp)  # e.g. PPO-Penalty's current β
+    batch, algo = estimate(static, params, obs_norm, traj, state.algo, own, state.update == 0)
     flat = batch if static.windows else batch.transitions()
-    beta = static.algorithm.state.beta(state.algo, hp)
-    new_params, opt_state, stats = learn(static, params, state.opt_state, flat, k_learn, hp, beta)
+    new_params, opt_state, stats = learn(static, params, state.opt_state, flat, k_learn, own)
     metrics, kl = report(static, state, new_params, batch, flat, ends, stats, hp)
     metrics["env_nonfinite"] = static.sum_all(jnp.sum(nonfinite_steps(traj)))
     if static.spec.masked:
         metrics["no_legal_action"] = static.sum_all(jnp.sum(no_legal_action(traj)))
-    algo = static.algorithm.state.after_update(algo, kl, static.config.kl_target)
+    algo = static.algorithm.state.after_update(algo, kl, static.config.settings)
     if static.config.normalize_obs:
         obs_norm = _update_norm(static, obs_norm, traj)
     if on_update is not None:
@@ -212,9 +212,11 @@ def make_train(
     ``hparams`` defaults to ``config.hparams()``; pass a ``HParams`` of traced (or batched)
     scalars to sweep without recompiling::
 
-        hp = config.hparams()._replace(lr=jnp.array([1e-4, 3e-4, 1e-3]))
-        axes = HParams(*[0 if f == "lr" else None for f in HParams._fields])
-        jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(key, hp)
+        hp = config.hparams().set(lr=jnp.array([1e-4, 3e-4, 1e-3]))
+        jax.jit(jax.vmap(make_train(config), in_axes=(None, hp.axes(["lr"]))))(key, hp)
+
+    The algorithm's traced settings sweep the same way (``hp.set(max_kl=...)``, for TRPO;
+    a user's own knob by its name).
 
     ``on_update``: an optional host function called after every update with its scalars
     (see ``make_pipeline``), e.g. ``pgjax.loggers.ProgressBar``; without it ``train`` is pure.

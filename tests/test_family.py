@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax import Config, HParams, make_train
+from pgjax import Config, make_train
 from pgjax.algorithms import REGISTRY, MeanBaseline, PolicyTerms
 from pgjax.algorithms import names as algorithm_names
 from pgjax.distributions import categorical_kl
@@ -78,13 +78,17 @@ def test_policy_losses_on_a_hand_checkable_batch():
     hp = Config().hparams()
     lp, old = jnp.log(jnp.array([0.6, 0.1])), jnp.log(jnp.array([0.5, 0.2]))
     adv, kl = jnp.array([1.0, -2.0]), jnp.array([0.05, 0.2])
-    t = PolicyTerms(lp, old, adv, kl, jnp.array(3.0))
+    t = PolicyTerms(lp, old, adv, kl)
     np.testing.assert_allclose(REGISTRY["reinforce"].policy_loss(t, hp), -lp * adv, rtol=1e-6)
     np.testing.assert_allclose(REGISTRY["a2c"].policy_loss(t, hp), -lp * adv, rtol=1e-6)
     ratio = np.array([1.2, 0.5])
     np.testing.assert_allclose(REGISTRY["is_pg"].policy_loss(t, hp), -ratio * adv, rtol=1e-6)
     np.testing.assert_allclose(
-        REGISTRY["ppo_penalty"].policy_loss(t, hp), -ratio * adv + 3.0 * kl, rtol=1e-6
+        REGISTRY["ppo_penalty"].policy_loss(
+            t, Config(algo="ppo_penalty").hparams().set(kl_beta=3.0)
+        ),
+        -ratio * adv + 3.0 * kl,
+        rtol=1e-6,
     )
     # clip 0.2: min(1.2·1, 1.2·1) = 1.2; min(0.5·−2, 0.8·−2) = −1.6
     np.testing.assert_allclose(REGISTRY["ppo_clip"].policy_loss(t, hp), [-1.2, 1.6], rtol=1e-6)
@@ -170,8 +174,10 @@ def test_reinforce_critic_learns_the_true_value_on_probes(env, value):
 def test_every_algorithm_runs_with_finite_metrics(algo):
     config = Config(algo=algo, **SHORT)
     result = jax.jit(make_train(config))(jax.random.key(0))
-    for name in ["loss", "kl", "beta", "explained_variance", "grad_norm"]:
+    for name in ["loss", "kl", "explained_variance", "grad_norm"]:
         assert np.all(np.isfinite(result.metrics[name])), (algo, name)
+    # β is PPO-Penalty's own: reported by it, by no other algorithm
+    assert ("beta" in result.metrics) == (algo == "ppo_penalty")
     assert np.all(np.asarray(result.metrics["kl"]) >= 0)
 
 
@@ -206,9 +212,10 @@ def test_fixed_beta_never_moves():
 
 def test_beta_can_be_swept_as_a_hyperparameter():
     config = Config(algo="ppo_penalty", kl_target=None, total_timesteps=4 * 128 * 2)
-    axes = HParams(*[0 if f == "kl_beta" else None for f in HParams._fields])
-    hp = config.hparams()._replace(kl_beta=jnp.array([0.3, 3.0]))
-    out = jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(jax.random.key(0), hp)
+    hp = config.hparams().set(kl_beta=jnp.array([0.3, 3.0]))
+    out = jax.jit(jax.vmap(make_train(config), in_axes=(None, hp.axes(["kl_beta"]))))(
+        jax.random.key(0), hp
+    )
     np.testing.assert_allclose(out.metrics["beta"][:, 0], [0.3, 3.0])
 
 

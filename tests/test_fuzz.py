@@ -36,6 +36,8 @@ CHOICES = {
     "normalize_advantages": [False, True],
     "anneal_lr": [False, True],
     "vf_clip": [False, True],
+}
+SETTINGS = {  # each drawn only for the algorithms that declare it
     "return_type": ["episode", "reward_to_go"],
     "baseline": ["none", "mean", "critic"],
     "kl_beta": [0.0, 1.0, 100.0],
@@ -53,8 +55,9 @@ def draw(rng: np.random.Generator, algo: str, env: str) -> dict:
     """One random config's fields: a learning rate log-uniform in [1e-6, 1], about half of the
     other fields drawn from ``CHOICES``, and a budget of a few updates."""
     fields = {"algo": algo, "env": env, "lr": float(10 ** rng.uniform(-6, 0))}
-    for name, values in CHOICES.items():
-        if rng.random() < 0.5:
+    own = algorithms.settings_of(algo)
+    for name, values in [*CHOICES.items(), *SETTINGS.items()]:
+        if rng.random() < 0.5 and (name in CHOICES or name in own):
             fields[name] = values[rng.integers(len(values))]
     return fields
 
@@ -78,9 +81,9 @@ def outcome(fields: dict) -> tuple[str, str]:
         config = config.replace(total_timesteps=3 * config.batch_size)
         preflight(config)
     except ValueError as error:
-        named = re.search(r"Config\.(\w+)", str(error))
+        named = re.search(r"Config\.(\w+)|setting (\w+)=", str(error))
         assert named, f"{fields}: a refusal that names no field: {error}"
-        return "refused", named.group(1)
+        return "refused", named.group(1) or named.group(2)
     try:
         result = train_in_chunks(config, _key(), num_chunks=1)
     except DivergedError as error:

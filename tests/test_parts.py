@@ -37,7 +37,7 @@ def test_an_algorithm_registered_from_a_file_trains_through_make_train():
     assert np.isfinite(np.asarray(result.metrics["loss"])).all()
     assert np.nanmean(returns[-10:]) > 2 * np.nanmean(returns[:5])  # it learns CartPole
     # the surrogate is the one handed in: at r = 1 its value is −A, its slope in r is −A
-    terms = losses.PolicyTerms(jnp.zeros(2), jnp.zeros(2), jnp.array([1.0, -2.0]), 0.0, 0.0)
+    terms = losses.PolicyTerms(jnp.zeros(2), jnp.zeros(2), jnp.array([1.0, -2.0]), 0.0)
     np.testing.assert_allclose(spo_loss(terms, config.hparams()), [-1.0, 2.0])
 
 

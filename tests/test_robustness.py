@@ -33,12 +33,8 @@ SMALL = dict(num_envs=4, num_steps=16, num_minibatches=2)
         ("lr", math.inf),
         ("reward_scale", math.inf),
         ("max_grad_norm", math.nan),
-        ("kl_beta", math.inf),
-        ("max_kl", math.inf),
-        ("kl_target", math.inf),
         ("ent_coef", math.inf),
         ("vf_coef", math.nan),
-        ("cg_damping", math.inf),
         ("clip_eps", math.nan),
         ("gamma", math.inf),
     ],
@@ -46,6 +42,21 @@ SMALL = dict(num_envs=4, num_steps=16, num_minibatches=2)
 def test_non_finite_hyperparameters_are_refused(field, value):
     with pytest.raises(ValueError, match=f"Config.{field}=(inf|nan)"):
         Config(**{field: value}).validate()
+
+
+@pytest.mark.parametrize(
+    ("algo", "name", "value"),
+    [
+        ("ppo_penalty", "kl_beta", math.inf),
+        ("ppo_penalty", "kl_target", math.inf),
+        ("trpo", "max_kl", math.inf),
+        ("trpo", "cg_damping", math.inf),
+        ("vtrace", "rho_bar", math.nan),
+    ],
+)
+def test_non_finite_settings_are_refused_by_their_algorithm(algo, name, value):
+    with pytest.raises(ValueError, match=rf"Config\(algo='{algo}'\): setting {name}=(inf|nan)"):
+        Config(algo=algo, settings={name: value}).validate()
 
 
 def test_a_diverging_run_stops_before_anything_is_saved():

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgjax import Config, HParams, make_train
+from pgjax import Config, make_train
 from pgjax.config import preset
 from tests import probes
 
@@ -72,9 +72,10 @@ def test_metrics_have_one_value_per_update():
 def test_hyperparameters_vmap_without_recompiling():
     config = Config(**SMALL)
     lrs = jnp.array([1e-4, 1e-3])
-    hp = config.hparams()._replace(lr=lrs)
-    axes = HParams(*[0 if f == "lr" else None for f in HParams._fields])
-    swept = jax.jit(jax.vmap(make_train(config), in_axes=(None, axes)))(jax.random.key(1), hp)
+    hp = config.hparams().set(lr=lrs)
+    swept = jax.jit(jax.vmap(make_train(config), in_axes=(None, hp.axes(["lr"]))))(
+        jax.random.key(1), hp
+    )
     for i, lr in enumerate([1e-4, 1e-3]):
         single = jax.jit(make_train(config.replace(lr=lr)))(jax.random.key(1))
         np.testing.assert_allclose(

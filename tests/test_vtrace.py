@@ -169,7 +169,7 @@ def test_vtrace_trains_on_windows_and_learns_cartpole_a_little():
 
 def test_vtrace_settings_are_checked():
     for bad in (0.0, -1.0, "1", True):
-        with pytest.raises(ValueError, match=r"Config.rho_bar=.*must be a number > 0"):
+        with pytest.raises(ValueError, match=r"setting rho_bar=.*must be a number > 0"):
             Config(algo="vtrace", rho_bar=bad).validate()
     Config(algo="vtrace", rho_bar=math.inf, c_bar=math.inf).validate()
     # windows of whole environments: the minibatches divide the environments

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pgjax import Config, HParams, losses, make_train
+from pgjax import Config, losses, make_train
 from pgjax.progress import final_return
 
 QUICK = os.environ.get("PGJAX_QUICK") == "1"  # small budgets, for the test suite
@@ -202,8 +202,8 @@ plt.show()
 # %%
 config = Config(algo="a2c", total_timesteps=20_000 if QUICK else 300_000)
 lambdas = jnp.array([0.0, 0.5, 0.9, 0.95, 1.0])
-hp = config.hparams()._replace(gae_lambda=lambdas)
-axes = HParams(*[0 if f == "gae_lambda" else None for f in HParams._fields])
+hp = config.hparams().set(gae_lambda=lambdas)
+axes = hp.axes(["gae_lambda"])
 sweep = jax.vmap(jax.vmap(make_train(config), in_axes=(0, None)), in_axes=(None, axes))
 out = jax.jit(sweep)(keys, hp)
 returns = np.asarray(out.metrics["episode_return"])  # [λ, seeds, updates]

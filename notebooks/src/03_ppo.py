@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pgjax import Config, HParams, losses, make_train
+from pgjax import Config, losses, make_train
 from pgjax.distributions import categorical_kl
 from pgjax.nets import Actor, Torso
 from pgjax.progress import final_return
@@ -163,11 +163,10 @@ for name, cfg in {
 
 fixed = Config(algo="ppo_penalty", kl_target=None, total_timesteps=steps)
 betas = jnp.array([0.3, 1.0, 3.0, 10.0])
-axes = HParams(*[0 if f == "kl_beta" else None for f in HParams._fields])
+hp = fixed.hparams().set(kl_beta=betas)
+axes = hp.axes(["kl_beta"])
 grid = jax.vmap(jax.vmap(make_train(fixed), in_axes=(0, None)), in_axes=(None, axes))
-fixed_returns = np.asarray(
-    jax.jit(grid)(keys, fixed.hparams()._replace(kl_beta=betas)).metrics["episode_return"]
-)
+fixed_returns = np.asarray(jax.jit(grid)(keys, hp).metrics["episode_return"])
 for b, r in zip(np.asarray(betas), fixed_returns, strict=True):
     results[f"ppo_penalty, fixed β = {b:g}"] = r
 

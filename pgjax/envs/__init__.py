@@ -9,7 +9,16 @@ from pgjax.envs.base import Env, EnvSpec, TimeStep, env_action, reset_where
 from pgjax.envs.done import DoneEnv, five_value
 from pgjax.envs.gymnax import GymnaxEnv, from_gymnax, vector_step
 from pgjax.envs.memory import NAMES as _MEMORY_TASKS
-from pgjax.envs.registry import SUITES, check_env, env_names, make_env, register, suite_names
+from pgjax.envs.registry import (
+    SUITES,
+    check_env,
+    env_names,
+    make_env,
+    register,
+    register_renderer,
+    register_suite,
+    suite_names,
+)
 from pgjax.envs.wrappers import (
     EpisodeStats,
     ObsNorm,
@@ -42,6 +51,8 @@ __all__ = [
     "make_env",
     "normalize",
     "register",
+    "register_renderer",
+    "register_suite",
     "reset_where",
     "suite_names",
     "update_episode_stats",

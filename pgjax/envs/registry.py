@@ -8,6 +8,8 @@
     "xminigrid/MiniGrid-DoorKey-5x5"              XLand-MiniGrid (pip install 'pgjax[xminigrid]')
     "pgx/2048"                                    Pgx (pip install 'pgjax[pgx]')
     "my-maze"                                     after envs.register("my-maze", factory)
+    "my-maze:size=8"                              factory(size=8), where it takes options
+    "mine/level-1:k=v"                            after envs.register_suite("mine", ...)
 
 Options follow a colon, ``key=value`` separated by commas: a Brax environment's backend and
 episode length (``brax/ant:backend=positional,episode_length=500``), a gymnax environment's
@@ -20,6 +22,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -39,8 +42,27 @@ _SUITES: dict[str, tuple[str, str, str]] = {
 suite is used) with its names function (``() -> ["<suite>/<id>", ...]``) and its make function
 (``(id, **options) -> Env``); installed by the extra of the suite's name (``pgjax[brax]``). A
 new suite is its module and a line here."""
-SUITES = ("gymnax", *_SUITES)
-"""The suites a name may start with (``<suite>/<id>``); gymnax's ids also stand alone."""
+SUITES = ["gymnax", *_SUITES]
+"""The suites a name may start with (``<suite>/<id>``); gymnax's ids also stand alone (a
+suite of your own joins them by ``register_suite``)."""
+_OWN_SUITES: dict[str, tuple[Callable[[], list[str]], Callable[..., Any]]] = {}
+
+
+def register_suite(suite: str, names: Callable[[], list[str]], make: Callable[..., Any]) -> None:
+    """Make ``Config(env="<suite>/<id>:k=v")`` train on ``make(id, **options)``: a pgjax
+    ``Env``, or an environment with gymnax's interface (adapted as ``register``'s factories
+    are); ``names()`` lists the suite's names, each ``<suite>/<id>``. A suite of pgjax's own
+    cannot be replaced; registering a suite of your own again replaces it."""
+    if not isinstance(suite, str) or not suite.isidentifier() or suite in _SUITES:
+        raise ValueError(
+            f"envs.register_suite: {suite!r} must be a word, not one of pgjax's suites "
+            f"({', '.join(SUITES)})"
+        )
+    if not (callable(names) and callable(make)):
+        raise ValueError(f"envs.register_suite({suite!r}, ...): names and make must be callable")
+    _OWN_SUITES[suite] = (names, make)
+    if suite not in SUITES:
+        SUITES.append(suite)
 
 
 _RENDERERS: dict[str, Callable[[Any, Any], Any]] = {}
@@ -79,6 +101,15 @@ def register(name: str, factory: Callable[[], Any], render: Callable | None = No
         _RENDERERS[name] = render
 
 
+def register_renderer(name: str, render: Callable) -> None:
+    """Draw the environment ``name`` (any name: a registered one, a suite's, a gymnax id) with
+    ``render(env_state, obs) → image`` (a PIL image, or ``uint8 [H, W, 3]``) in
+    ``pgjax eval --render x.gif``; it replaces pgjax's own drawing of that environment."""
+    if not callable(render):
+        raise ValueError(f"envs.register_renderer({name!r}, ...): the renderer must be callable")
+    _RENDERERS[parse(name)[0]] = render
+
+
 def renderer(name: str) -> Callable | None:
     """The renderer registered with the environment ``name`` (options after a colon aside), if
     any."""
@@ -95,14 +126,17 @@ def suite_names(suite: str) -> list[str]:
     the ``pip install`` that adds a suite that is not installed."""
     if suite == "gymnax":
         return [f"gymnax/{n}" for n in gymnax_names()]
-    if suite not in _SUITES:
+    if suite not in _SUITES and suite not in _OWN_SUITES:
         raise ValueError(f"no suite {suite!r}; suites: {', '.join(SUITES)}")
     _require(suite, suite)
     return _suite(suite, 1)()
 
 
 def _suite(suite: str, which: int) -> Callable:
-    """The suite's names function (``which=1``) or make function (2), from its module."""
+    """The suite's names function (``which=1``) or make function (2), from its module (or as
+    ``register_suite`` was given them)."""
+    if suite in _OWN_SUITES:
+        return _OWN_SUITES[suite][which - 1]
     module = importlib.import_module(_SUITES[suite][0])
     return getattr(module, _SUITES[suite][which])
 
@@ -150,12 +184,39 @@ def make_env(name: str) -> Env:
     """The environment ``name`` (see the module's docstring)."""
     kind, base, options = _resolve(name)
     if kind == "registered":
-        env = _adapt(_FACTORIES[base](), base, name, options)
+        factory = _FACTORIES[base]
+        if options and _takes_options(factory):  # my_env:size=8 → factory(size=8)
+            env = _adapt(_call(factory, name, **options), base, name, {})
+        else:
+            env = _adapt(factory(), base, name, options)
         check_contract(env, name)
         return env
     if kind == "gymnax":
         return make_gymnax(base, **options)
+    if kind in _OWN_SUITES:
+        env = _adapt(_call(_suite(kind, 2), name, base, **options), name, name, {})
+        check_contract(env, name)
+        return env
     return _suite(kind, 2)(base, **options)
+
+
+def _takes_options(factory: Callable) -> bool:
+    """Whether ``factory`` has parameters (so options are its keywords, not gymnax params)."""
+    try:
+        return bool(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return False
+
+
+def _call(factory: Callable, name: str, *args: Any, **options: Any) -> Any:
+    """``factory(*args, **options)``, a ``TypeError`` from the binding (an option it does not
+    take) as a ``ValueError`` naming the options it does."""
+    try:
+        inspect.signature(factory).bind(*args, **options)
+    except TypeError as error:
+        takes = ", ".join(inspect.signature(factory).parameters)
+        raise ValueError(f"Config.env={name!r}: {error}; the factory takes: {takes}") from None
+    return factory(*args, **options)
 
 
 def _resolve(name: str) -> tuple[str, str, dict[str, Any]]:
@@ -193,7 +254,7 @@ def _unknown(name: str, base: str, known: list[str], listing: str) -> None:
 
 
 def _require(suite: str, name: str) -> None:
-    if importlib.util.find_spec(suite) is None:
+    if suite not in _OWN_SUITES and importlib.util.find_spec(suite) is None:
         raise ValueError(
             f"Config.env={name!r} needs {suite}, which is not installed: "
             f"pip install 'pgjax[{suite}]' (in a clone of pgjax: pip install -e '.[{suite}]')"
