@@ -18,10 +18,10 @@ import jax
 import numpy as np
 
 from pgjax import Config, make_train
-from pgjax.checkpoint import SAVING, write_atomic
-from pgjax.progress import final_return
-from pgjax.runner import StopOnSignals, exit_status, signal_name
-from pgjax.sweep import confidence_interval
+from pgjax.tools.chunks import final_return
+from pgjax.tools.folders import SAVING, write_atomic
+from pgjax.tools.session import StopOnSignals, exit_status, signal_name
+from pgjax.tools.sweep import confidence_interval
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 
@@ -98,7 +98,7 @@ def vmapped_run(config: Config, seeds: int) -> tuple[dict[str, np.ndarray], floa
 
 
 def final_returns(metrics: dict[str, np.ndarray], last: int = 10) -> np.ndarray:
-    """Per seed, ``pgjax.progress.final_return`` of that seed's run ``[seeds]``."""
+    """Per seed, ``pgjax.tools.chunks.final_return`` of that seed's run ``[seeds]``."""
     return np.array(
         [final_return({"episode_return": r}, last) for r in np.asarray(metrics["episode_return"])]
     )
@@ -106,7 +106,7 @@ def final_returns(metrics: dict[str, np.ndarray], last: int = 10) -> np.ndarray:
 
 def mean_and_ci(values: np.ndarray) -> str:
     """ "mean ± half-width of a 95% normal-approximation interval" over the finite values
-    (``pgjax.sweep.confidence_interval``)."""
+    (``pgjax.tools.sweep.confidence_interval``)."""
     mean, half = confidence_interval(values)
     digits = 2 if abs(mean) < 10 else 1  # returns in [0, 1] (the grid worlds) need two
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
@@ -138,7 +138,7 @@ def script(main: Callable[[], int | None]) -> int | None:
     inside a compiled call: one line naming the signal, the files written before it (each
     written whole as its part finished) and the command to run again, then the exit status of
     that signal (130, 143, 129). The compiled call in flight is lost; a file being written is
-    finished first (``pgjax.checkpoint.SAVING``)."""
+    finished first (``pgjax.tools.folders.SAVING``)."""
     name = os.path.relpath(sys.argv[0])
 
     def quit_now() -> None:

@@ -7,18 +7,17 @@ trained together with vmap, beside gymnax's published PPO checkpoints.
     python benchmarks/learning.py --quick                          # CartPole, short: smoke test
     python benchmarks/learning.py --reference --env Breakout-MinAtar   # PureJaxRL's structure
 
-Each (environment, algorithm) trains with ``Config(algo=algo, env=env)`` and nothing else
-set (what a user gets; ``pgjax.config``): the pair's preset (``pgjax.presets``) where there is
-one; else the environment's settings taken from its PPO preset (budget, γ, entropy bonus,
-reward scale, observation normalisation, network: ``pgjax.presets.ENV_FIELDS``) with the
-algorithm's own sizes and learning rate; the table's "setting" column says which.
-Per seed the final return
-is the mean episode return over the last 10 updates; the table gives the mean over seeds with
-a 95% confidence interval, the budget, the run's seconds (compile excluded) and the compile
-seconds. Curves are the mean over seeds with a 95% band, against environment steps and against
-wall-clock seconds (compile included: the curve starts when the compiled run starts; a run is
-one compiled call whose updates all take the same time, so update ``i`` of ``n`` ends at
-``compile + run * i / n``).
+Each (environment, algorithm) trains with ``Config(algo=algo, env=env)`` and nothing else set
+(what a user gets; ``pgjax.pipeline.config``): the pair's preset (``pgjax.pipeline.presets``)
+where there is one; else the environment's settings taken from its PPO preset (budget, γ,
+entropy bonus, reward scale, observation normalisation, network:
+``pgjax.pipeline.presets.ENV_FIELDS``) with the algorithm's own sizes and learning rate; the
+table's "setting" column says which. Per seed the final return is the mean episode return over
+the last 10 updates; the table gives the mean over seeds with a 95% confidence interval, the
+budget, the run's seconds (compile excluded) and the compile seconds. Curves are the mean over
+seeds with a 95% band, against environment steps and against wall-clock seconds (compile
+included: the curve starts when the compiled run starts; a run is one compiled call whose
+updates all take the same time, so update ``i`` of ``n`` ends at ``compile + run * i / n``).
 
 ``--reference`` trains, instead, PPO-Clip written the way PureJaxRL writes it
 (``reference_ppo.py``) on each discrete environment's PPO preset with the same seeds, and
@@ -57,9 +56,9 @@ from common import (
 
 from pgjax import Config
 from pgjax.algorithms import names as algorithm_names
-from pgjax.config import config_for as presets_config_for
 from pgjax.envs import make_env
-from pgjax.progress import final_return
+from pgjax.pipeline.config import config_for as presets_config_for
+from pgjax.tools.chunks import final_return
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -90,8 +89,8 @@ def file_name(env: str) -> str:
 def config_for(
     env: str, algo: str, quick: bool, total_timesteps: int | None = None
 ) -> tuple[Config, str]:
-    """``Config(algo=algo, env=env)`` (``pgjax.presets.config_for``), capped at 100k steps for
-    ``--quick``, or with the budget ``total_timesteps`` when given."""
+    """``Config(algo=algo, env=env)`` (``pgjax.pipeline.presets.config_for``), capped at 100k
+    steps for ``--quick``, or with the budget ``total_timesteps`` when given."""
     config, setting = presets_config_for(env, algo)
     if total_timesteps is not None:
         config = config.replace(total_timesteps=total_timesteps)

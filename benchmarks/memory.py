@@ -9,10 +9,10 @@ vmapped.
 The tasks: ``Cue-v0`` (a cue seen once, the action asked for 8 steps later: chance 0, solved
 1), bsuite's ``MemoryChain-bsuite`` in gymnax (the context seen at the start, asked for 5
 steps later: chance 0, solved 1), and ``MaskedCartPole-v1`` (CartPole with the velocities
-hidden: 500 is the maximum). Each trains with its preset (``pgjax.presets``, a GRU), then the
-same with ``network="auto"`` (feed-forward). Per seed the final return is the mean episode
+hidden: 500 is the maximum). Each trains with its preset (``pgjax.pipeline.presets``, a GRU), then
+the same with ``network="auto"`` (feed-forward). Per seed the final return is the mean episode
 return over the last 10 updates (the training episodes, actions sampled). On MaskedCartPole
-each seed's final parameters are also evaluated (``pgjax.evaluate``, 32 episodes per seed,
+each seed's final parameters are also evaluated (``pgjax.tools.evaluate``, 32 episodes per seed,
 actions sampled and greedy), the mean over seeds. Writes ``memory_<backend>.md`` and the curves
 ``memory_<backend>.png`` into ``--out-dir``.
 """
@@ -37,8 +37,8 @@ from common import (
     write_table,
 )
 
-from pgjax.config import preset
-from pgjax.evaluate import evaluate
+from pgjax.pipeline.config import preset
+from pgjax.tools.evaluate import evaluate
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

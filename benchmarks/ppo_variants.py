@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from common import final_returns, machine, out_dir, script, write_table
 
-from pgjax.config import HParams, preset
 from pgjax.envs import make_env
-from pgjax.sweep import confidence_interval, sweep
+from pgjax.pipeline.config import HParams, preset
+from pgjax.tools.sweep import confidence_interval, sweep
 
 ENVS = ["Pendulum-v1", "MountainCarContinuous-v0"]
 

@@ -23,10 +23,10 @@ import jax.numpy as jnp
 from common import machine, script
 
 from pgjax import Config
-from pgjax.estimators import estimate
-from pgjax.rollout import collect
-from pgjax.static import make_static
-from pgjax.train import init, make_train
+from pgjax.algorithms.estimators import estimate
+from pgjax.pipeline.rollout import collect
+from pgjax.pipeline.static import make_static
+from pgjax.pipeline.train import init, make_train
 
 BOOKKEEPING = ("parameter", "tuple", "get-tuple-element", "constant", "bitcast")
 

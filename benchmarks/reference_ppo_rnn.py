@@ -31,7 +31,7 @@ from flax.linen.initializers import constant, orthogonal
 from reference_ppo import _entropy, _log_prob, gae, ppo_settings
 from reference_ppo import make_env as _gymnax_env
 
-from pgjax.envs.memory import NAMES as MEMORY_TASKS
+from pgjax.envs.memory_tasks import NAMES as MEMORY_TASKS
 
 
 def make_env(name: str):

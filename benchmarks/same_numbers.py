@@ -31,7 +31,7 @@ from common import RESULTS, machine, script
 
 from pgjax import Config, make_train
 from pgjax.algorithms import names as algorithm_names
-from pgjax.progress import final_return
+from pgjax.tools.chunks import final_return
 
 CASES = [(algo, "CartPole-v1") for algo in algorithm_names()] + [
     ("ppo_clip", "Pendulum-v1"),

@@ -23,13 +23,13 @@ import time
 import numpy as np
 from common import machine, out_dir, script, write_table
 
-from pgjax import checkpoint
+from pgjax.tools import checkpoint, config_file, metrics_files
 
 
 def stop_once(signum: int, env: str, folder: str) -> tuple[float, int]:
     """(seconds from the signal to the exit, updates saved) of one run stopped mid-chunk."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "pgjax.cli", "train", "--env", env, "--run-dir", folder],
+        [sys.executable, "-m", "pgjax.tools.cli", "train", "--env", env, "--run-dir", folder],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -44,9 +44,9 @@ def stop_once(signum: int, env: str, folder: str) -> tuple[float, int]:
     seconds = time.perf_counter() - sent
     if process.returncode != 128 + signum:
         raise SystemExit(f"exit status {process.returncode}, expected {128 + signum}")
-    config, seed = checkpoint.load_config(folder)
+    config, seed = config_file.load_config(folder)
     state, _ = checkpoint.restore(folder, config, seed)
-    saved = len(checkpoint.read_metrics_csv(os.path.join(folder, "metrics.csv"))["update"])
+    saved = len(metrics_files.read_metrics_csv(os.path.join(folder, "metrics.csv"))["update"])
     if saved != int(state.update):
         raise SystemExit(f"metrics.csv has {saved} updates, the checkpoint {int(state.update)}")
     return seconds, saved

@@ -66,8 +66,8 @@ from common import compile_timed, machine, out_dir, script, write_table
 
 from pgjax import Config, make_train
 from pgjax.algorithms import names as algorithm_names
-from pgjax.config import config_for, preset
 from pgjax.envs import make_env
+from pgjax.pipeline.config import config_for, preset
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt

@@ -24,8 +24,8 @@ import numpy as np
 from common import machine, out_dir, script, write_table
 
 from pgjax import Config
-from pgjax.runner import run
-from pgjax.tracking import TensorBoardLogger, WandbLogger
+from pgjax.tools.session import run
+from pgjax.tools.tracking import TensorBoardLogger, WandbLogger
 
 
 class Clock:

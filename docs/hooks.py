@@ -21,54 +21,99 @@ from mkdocs.structure.files import File, Files
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
-API_MODULES = (
-    "pgjax",
-    "pgjax.config",
-    "pgjax.hparams",
-    "pgjax.settings",
-    "pgjax.optimizers",
-    "pgjax.presets",
-    "pgjax.train",
-    "pgjax.algorithms",
-    "pgjax.estimators",
-    "pgjax.learners",
-    "pgjax.losses",
-    "pgjax.returns",
-    "pgjax.distributions",
-    "pgjax.kl_control",
-    "pgjax.trpo",
-    "pgjax.rollout",
-    "pgjax.static",
-    "pgjax.fields",
-    "pgjax.progress",
-    "pgjax.runner",
-    "pgjax.loggers",
-    "pgjax.tracking",
-    "pgjax.checkpoint",
-    "pgjax.evaluate",
-    "pgjax.render",
-    "pgjax.sweep",
-    "pgjax.cli",
-    "pgjax.envs",
-    "pgjax.envs.base",
-    "pgjax.envs.registry",
-    "pgjax.envs.gymnax",
-    "pgjax.envs.done",
-    "pgjax.envs.wrappers",
-    "pgjax.envs.memory",
-    "pgjax.envs.functional",
-    "pgjax.envs.brax",
-    "pgjax.envs.craftax",
-    "pgjax.envs.jumanji",
-    "pgjax.envs.navix",
-    "pgjax.envs.xminigrid",
-    "pgjax.envs.pgx",
-    "pgjax.nets",
-    "pgjax.nets.actor_critic",
-    "pgjax.nets.torsos",
-    "pgjax.nets.recurrent",
-    "pgjax.nets.init",
+LAYERS = (
+    ("The package", "", ("pgjax",)),
+    (
+        "core",
+        "what every layer shares: checks, settings, hyperparameters, an environment's spaces",
+        ("pgjax.core.checks", "pgjax.core.settings", "pgjax.core.hparams", "pgjax.core.spec"),
+    ),
+    (
+        "math",
+        "the seed's mathematics, pure and unbatched over time",
+        (
+            "pgjax.math.returns",
+            "pgjax.math.losses",
+            "pgjax.math.distributions",
+            "pgjax.math.kl_control",
+            "pgjax.math.natural_gradient",
+        ),
+    ),
+    (
+        "envs",
+        "the batched environment contract and each suite's adapter",
+        (
+            "pgjax.envs",
+            "pgjax.envs.base",
+            "pgjax.envs.registry",
+            "pgjax.envs.gymnax",
+            "pgjax.envs.done_adapter",
+            "pgjax.envs.statistics",
+            "pgjax.envs.memory_tasks",
+            "pgjax.envs.functional",
+            "pgjax.envs.brax",
+            "pgjax.envs.craftax",
+            "pgjax.envs.jumanji",
+            "pgjax.envs.navix",
+            "pgjax.envs.xminigrid",
+            "pgjax.envs.pgx",
+        ),
+    ),
+    (
+        "nets",
+        "networks (no environment suite imported)",
+        (
+            "pgjax.nets",
+            "pgjax.nets.actor_critic",
+            "pgjax.nets.torsos",
+            "pgjax.nets.recurrent",
+            "pgjax.nets.init",
+        ),
+    ),
+    (
+        "algorithms",
+        "the algorithm table and its parts",
+        (
+            "pgjax.algorithms",
+            "pgjax.algorithms.trajectory",
+            "pgjax.algorithms.estimators",
+            "pgjax.algorithms.learners",
+            "pgjax.algorithms.optimizers",
+        ),
+    ),
+    (
+        "pipeline",
+        "the stages: configuration, what is fixed before tracing, rollout, make_train",
+        (
+            "pgjax.pipeline.config",
+            "pgjax.pipeline.presets",
+            "pgjax.pipeline.static",
+            "pgjax.pipeline.rollout",
+            "pgjax.pipeline.train",
+        ),
+    ),
+    (
+        "tools",
+        "run tooling: the command line, run folders, checkpoints, loggers, sweeps, evaluation",
+        (
+            "pgjax.tools.cli",
+            "pgjax.tools.session",
+            "pgjax.tools.chunks",
+            "pgjax.tools.folders",
+            "pgjax.tools.config_file",
+            "pgjax.tools.checkpoint",
+            "pgjax.tools.metrics_files",
+            "pgjax.tools.loggers",
+            "pgjax.tools.tracking",
+            "pgjax.tools.sweep",
+            "pgjax.tools.evaluate",
+            "pgjax.tools.render",
+        ),
+    ),
 )
+"""The API reference's modules, by layer, lowest first (a module imports only from its own
+layer or those below: ``tests/test_layers.py``)."""
+API_MODULES = tuple(m for _, _, modules in LAYERS for m in modules)
 """Every module whose public names the API reference documents (``tests/test_docs.py``
 checks that each of them is there)."""
 
@@ -77,12 +122,15 @@ def _api_pages() -> dict[str, str]:
     pages = {}
     for module in API_MODULES:
         pages[f"api/{module}.md"] = f"::: {module}\n    options:\n      heading_level: 1\n"
-    listing = "\n".join(f"- [`{m}`]({m}.md)" for m in API_MODULES)
+    listing = []
+    for layer, what, modules in LAYERS:
+        listing.append(f"\n## {layer}\n" + (f"\n{what}.\n" if what else ""))
+        listing += [f"- [`{m}`]({m}.md)" for m in modules]
     pages["api/index.md"] = (
         "# API reference\n\nGenerated from the docstrings at build time: every public name of "
-        "each module below (what its `__all__` says, else every name not starting with `_`).\n\n"
-        + listing
-        + "\n"
+        "each module below (what its `__all__` says, else every name not starting with `_`), "
+        "by layer, lowest first: a module imports only from its own layer or those below "
+        "([the layout](../guides/extending.md#layout)).\n" + "\n".join(listing) + "\n"
     )
     return pages
 

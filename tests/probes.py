@@ -70,7 +70,7 @@ def register() -> None:
 def critic_value(config, result, obs=None):
     """V(obs) under the trained critic of ``result`` (one run)."""
     from pgjax import envs
-    from pgjax.static import actor_critic_for
+    from pgjax.pipeline.static import actor_critic_for
 
     spec = envs.make_env(config.env).spec
     net = actor_critic_for(config, spec)
@@ -223,11 +223,11 @@ class PickLegal(environment.Environment):
 
 
 def first_rollout(config, key):
-    """The first rollout of a run of ``config`` (``pgjax.rollout.Trajectory``, ``[T, N, ...]``)
-    and the net and parameters that collected it."""
-    from pgjax.rollout import collect
-    from pgjax.static import make_static
-    from pgjax.train import init
+    """The first rollout of a run of ``config`` (``pgjax.pipeline.rollout.Trajectory``,
+    ``[T, N, ...]``) and the net and parameters that collected it."""
+    from pgjax.pipeline.rollout import collect
+    from pgjax.pipeline.static import make_static
+    from pgjax.pipeline.train import init
 
     static = make_static(config)
     state = init(static, key, config.hparams())

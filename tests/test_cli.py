@@ -12,7 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import Config, checkpoint, make_pipeline
+from pgjax import Config, make_pipeline
+from pgjax.tools import checkpoint, config_file, metrics_files
 
 # 4 envs x 16 steps: tiny updates, so a run of many updates takes seconds
 TINY = ["--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2", "--no-anneal-lr"]
@@ -25,7 +26,7 @@ def _environment(cwd, env=None) -> dict:
 def pgjax(*args, cwd, timeout=600, env=None):
     """Run ``pgjax args`` to its end: the completed process, its output as text."""
     return subprocess.run(
-        [sys.executable, "-m", "pgjax.cli", *map(str, args)],
+        [sys.executable, "-m", "pgjax.tools.cli", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -37,7 +38,7 @@ def pgjax(*args, cwd, timeout=600, env=None):
 def pgjax_started(*args, cwd) -> subprocess.Popen:
     """Start ``pgjax args`` and return at once, its output readable as text through pipes."""
     return subprocess.Popen(
-        [sys.executable, "-m", "pgjax.cli", *map(str, args)],
+        [sys.executable, "-m", "pgjax.tools.cli", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -70,7 +71,7 @@ def test_train_writes_a_run_folder(reference):
     body = json.loads((run / "config.json").read_text())
     config = Config.from_dict(body["config"])
     assert (config.num_envs, config.total_timesteps, body["seed"]) == (4, 128_000, 0)
-    metrics = checkpoint.read_metrics_csv(run / "metrics.csv")
+    metrics = metrics_files.read_metrics_csv(run / "metrics.csv")
     assert len(metrics["update"]) == config.num_updates == 2000
     assert np.array_equal(metrics["timesteps"], 64 * np.arange(1, 2001))
     assert (run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -85,7 +86,7 @@ def test_unset_flags_take_the_environments_settings_and_the_run_says_which(tmp_p
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "num_envs=16 (preset)" in out.stdout and "normalize_obs=True (preset)" in out.stdout
-    config, _ = checkpoint.load_config(tmp_path / "tuned")
+    config, _ = config_file.load_config(tmp_path / "tuned")
     assert (config.num_envs, config.num_steps, config.lr, config.reward_scale) == (
         16, 256, 2.5e-4, 0.1
     )  # fmt: skip
@@ -94,9 +95,12 @@ def test_unset_flags_take_the_environments_settings_and_the_run_says_which(tmp_p
         "--chunks", 1, "--no-progress", "--run-dir", "bare", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert "settings besides pgjax.config.DEFAULTS: total_timesteps=1024 (user)\n" in out.stdout
+    assert (
+        "settings besides pgjax.pipeline.config.DEFAULTS: total_timesteps=1024 (user)\n"
+        in out.stdout
+    )
     bare = Config(env="Pendulum-v1", presets=False, total_timesteps=1024)
-    assert checkpoint.load_config(tmp_path / "bare")[0] == bare
+    assert config_file.load_config(tmp_path / "bare")[0] == bare
 
 
 def test_resume_continues_to_the_same_bits(reference):
@@ -123,7 +127,7 @@ def test_ctrl_c_saves_and_the_resumed_run_is_the_uninterrupted_one(reference):
     assert process.returncode == 130, stdout + stderr
     assert "Traceback" not in stderr
     assert "Continue with: pgjax train --resume cut" in stdout
-    saved = checkpoint.read_metrics_csv(cwd / "cut" / "metrics.csv")
+    saved = metrics_files.read_metrics_csv(cwd / "cut" / "metrics.csv")
     assert 0 < len(saved["update"]) < 2000
     out = pgjax("train", "--resume", "cut", cwd=cwd)
     assert out.returncode == 0, out.stderr
@@ -244,7 +248,7 @@ def test_the_cli_trains_resumes_evaluates_and_sweeps_a_users_environment(tmp_pat
     assert saved["imports"] == ["my_envs"]
     out = pgjax("train", "--resume", "walk", "--total-timesteps", 6_400, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    metrics = checkpoint.read_metrics_csv(tmp_path / "walk" / "metrics.csv")
+    metrics = metrics_files.read_metrics_csv(tmp_path / "walk" / "metrics.csv")
     assert len(metrics["update"]) == 100 and metrics["episode_length"][-1] == 10.0
     out = pgjax("eval", "walk", "--episodes", 4, cwd=tmp_path)
     assert out.returncode == 0 and "over 4 episodes" in out.stdout, out.stderr

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from pgjax import Config, make_train
-from pgjax.checkpoint import CONFIG_FILE, load_config, save_config
-from pgjax.config import DEFAULTS, preset
 from pgjax.envs import make_env
-from pgjax.presets import TIME_LIMITS, time_limit
+from pgjax.pipeline.config import DEFAULTS, preset
+from pgjax.pipeline.presets import TIME_LIMITS, time_limit
+from pgjax.tools.config_file import load_config, save_config
+from pgjax.tools.folders import CONFIG_FILE
 
 
 def test_nothing_set_is_purejaxrls_cartpole_configuration():

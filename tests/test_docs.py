@@ -273,7 +273,7 @@ def browse(site_dir: Path, pages: dict[str, str], shots: Path) -> tuple[list[str
 PAGES_SEEN = {
     "": "pgjax",
     "guides/environments/": "Environments",
-    "api/pgjax.config/": "pgjax.config",
+    "api/pgjax.pipeline.config/": "pgjax.pipeline.config",
     "notebooks/01_policy_gradient/": "policy",
 }
 

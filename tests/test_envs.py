@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from pgjax import envs
-from pgjax.distributions import CATEGORICAL, GAUSSIAN
-from pgjax.learners import permutation
+from pgjax.algorithms.learners import permutation
+from pgjax.math.distributions import CATEGORICAL, GAUSSIAN
 
 
 @pytest.mark.parametrize(

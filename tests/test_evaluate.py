@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from pgjax import Config, make_pipeline
-from pgjax.evaluate import evaluate, record_episode
-from pgjax.render import frames, save_gif
+from pgjax.tools.evaluate import evaluate, record_episode
+from pgjax.tools.render import frames, save_gif
 from tests.probes import register
 
 register()

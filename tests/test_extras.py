@@ -12,7 +12,7 @@ import pytest
 
 from pgjax import Config, envs, make_train
 from pgjax.envs.base import MASK
-from pgjax.presets import TIME_LIMITS
+from pgjax.pipeline.presets import TIME_LIMITS
 from tests import probes
 from tests.test_suites import N, check_shapes, run, step_keys
 
@@ -259,9 +259,9 @@ SMOKE = {
 @pytest.mark.parametrize("suite", list(SMOKE))
 def test_a_suite_trains_resumes_to_the_same_bits_evaluates_and_renders(suite, tmp_path):
     pytest.importorskip(suite)
-    from pgjax import checkpoint, render
-    from pgjax.evaluate import evaluate, record_episode
-    from pgjax.runner import run as run_folder
+    from pgjax.tools import checkpoint, folders, render
+    from pgjax.tools.evaluate import evaluate, record_episode
+    from pgjax.tools.session import run as run_folder
 
     tanh = {"action_dist": "tanh_normal"} if suite == "brax" else {}
     config = Config(
@@ -276,7 +276,7 @@ def test_a_suite_trains_resumes_to_the_same_bits_evaluates_and_renders(suite, tm
     run_folder(config, run_dir=tmp_path / "whole", num_chunks=2)
     run_folder(config.replace(total_timesteps=4 * 16), run_dir=tmp_path / "half", num_chunks=2)
     result = run_folder(config, run_dir=tmp_path / "half", resume=True, num_chunks=2)
-    for name in (checkpoint.CHECKPOINT_FILE, checkpoint.METRICS_FILE):
+    for name in (folders.CHECKPOINT_FILE, folders.METRICS_FILE):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "half" / name).read_bytes()
     if suite == "craftax":
         assert "episode_achievement_collect_wood" in result.metrics
@@ -297,8 +297,8 @@ def test_a_suite_trains_resumes_to_the_same_bits_evaluates_and_renders(suite, tm
 def test_brax_inverted_pendulum_reaches_its_maximum_return():
     # one per step for 1000 steps: 1000 is the most an episode can return
     pytest.importorskip("brax")
-    from pgjax.config import preset
-    from pgjax.progress import final_return
+    from pgjax.pipeline.config import preset
+    from pgjax.tools.chunks import final_return
 
     config = preset("brax/inverted_pendulum")
     result = jax.jit(make_train(config))(jax.random.key(0))

@@ -9,12 +9,12 @@ import pytest
 from pgjax import Config, make_train
 from pgjax.algorithms import REGISTRY, MeanBaseline, PolicyTerms
 from pgjax.algorithms import names as algorithm_names
-from pgjax.distributions import categorical_kl
-from pgjax.estimators import monte_carlo_weights
-from pgjax.rollout import Trajectory
-from pgjax.static import make_static
-from pgjax.train import make_pipeline
-from pgjax.trpo import conjugate_gradient, fisher_vector_product, trpo_step
+from pgjax.algorithms.estimators import monte_carlo_weights
+from pgjax.math.distributions import categorical_kl
+from pgjax.math.natural_gradient import conjugate_gradient, fisher_vector_product, trpo_step
+from pgjax.pipeline.rollout import Trajectory
+from pgjax.pipeline.static import make_static
+from pgjax.pipeline.train import make_pipeline
 from tests import probes
 
 probes.register()

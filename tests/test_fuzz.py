@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from pgjax import Config, algorithms
-from pgjax.progress import LOSS_METRICS, DivergedError, train_in_chunks
-from pgjax.runner import preflight
+from pgjax.tools.chunks import LOSS_METRICS, DivergedError, train_in_chunks
+from pgjax.tools.session import preflight
 
 ENVS = ("CartPole-v1", "Pendulum-v1")
 PER_PAIR = 5  # configs per (algorithm, environment): 7 algorithms x 2 x 5 = 70

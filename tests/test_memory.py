@@ -17,12 +17,12 @@ import pytest
 
 from pgjax import Config, make_train
 from pgjax.algorithms import REGISTRY
-from pgjax.estimators import estimate
-from pgjax.learners import shuffle
+from pgjax.algorithms.estimators import estimate
+from pgjax.algorithms.learners import shuffle
 from pgjax.nets import Params
-from pgjax.rollout import collect
-from pgjax.static import make_static
-from pgjax.train import init
+from pgjax.pipeline.rollout import collect
+from pgjax.pipeline.static import make_static
+from pgjax.pipeline.train import init
 
 ROUNDING = 1e-6  # how far the replay's log π and V may sit from the rollout's
 
@@ -197,9 +197,9 @@ def test_memory_trains_resumes_to_the_same_bits_and_evaluates(tmp_path):
     """The hidden states are part of the run's state: a run stopped half-way and resumed
     writes the same checkpoint bytes as the whole run; evaluation and recording step the
     hidden state too."""
-    from pgjax import checkpoint
-    from pgjax.evaluate import evaluate, record_episode
-    from pgjax.runner import run as run_folder
+    from pgjax.tools import checkpoint, folders
+    from pgjax.tools.evaluate import evaluate, record_episode
+    from pgjax.tools.session import run as run_folder
 
     config = Config(
         env="CartPole-v1", network="lstm", rnn_size=16, num_envs=4, num_steps=16,
@@ -208,7 +208,7 @@ def test_memory_trains_resumes_to_the_same_bits_and_evaluates(tmp_path):
     run_folder(config, run_dir=tmp_path / "whole", num_chunks=2)
     run_folder(config.replace(total_timesteps=4 * 16 * 2), run_dir=tmp_path / "half")
     run_folder(config, run_dir=tmp_path / "half", resume=True, num_chunks=2)
-    for name in (checkpoint.CHECKPOINT_FILE, checkpoint.METRICS_FILE):
+    for name in (folders.CHECKPOINT_FILE, folders.METRICS_FILE):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "half" / name).read_bytes()
     state, _ = checkpoint.restore(tmp_path / "half", config, 0)
     assert state.env.memory.hidden.actor[0].shape == (4, 16)
@@ -249,8 +249,8 @@ print(json.dumps({
 def test_memory_is_needed_and_used_on_a_delayed_cue():
     """Cue-v0 (a cue, then the action asked for 8 steps later): the GRU preset solves it on
     every one of 8 seeds in 100k steps; the same without memory stays at chance (return 0)."""
-    from pgjax.config import preset
-    from pgjax.progress import final_return
+    from pgjax.pipeline.config import preset
+    from pgjax.tools.chunks import final_return
 
     keys = jax.random.split(jax.random.key(0), 8)
     recurrent = preset("Cue-v0")

@@ -10,7 +10,7 @@ import pytest
 
 from pgjax import Config, envs, make_pipeline
 from pgjax.nets import Params, make_actor_critic, orthogonal, orthogonal_many
-from pgjax.static import actor_critic_for
+from pgjax.pipeline.static import actor_critic_for
 
 
 def bundle(env, **config):

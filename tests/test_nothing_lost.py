@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from pgjax import Config, checkpoint, cli, envs, make_pipeline
-from pgjax.config import check_seed
-from pgjax.progress import DivergedError, train_in_chunks
-from pgjax.runner import estimate_memory, run
-from pgjax.sweep import grid_points
+from pgjax import Config, envs, make_pipeline
+from pgjax.pipeline.config import check_seed
+from pgjax.tools import checkpoint, cli, config_file, folders, metrics_files
+from pgjax.tools.chunks import DivergedError, train_in_chunks
+from pgjax.tools.session import estimate_memory, run
+from pgjax.tools.sweep import grid_points
 from tests.test_cli import TINY, pgjax, pgjax_started, user_error
 
 SMALL = dict(num_envs=4, num_steps=16, num_minibatches=2, anneal_lr=False)
@@ -66,9 +67,9 @@ def test_a_folder_that_is_not_a_run_is_not_written_into(tmp_path, capsys):
     )
     assert {p.name: p.read_text() for p in mine.iterdir()} == files
     (tmp_path / "other").mkdir()
-    (tmp_path / "other" / checkpoint.CHECKPOINT_FILE).write_text("precious")
+    (tmp_path / "other" / folders.CHECKPOINT_FILE).write_text("precious")
     refused(in_process(["train", *SHORT, "--run-dir", tmp_path / "other"], capsys), "not empty")
-    assert (tmp_path / "other" / checkpoint.CHECKPOINT_FILE).read_text() == "precious"
+    assert (tmp_path / "other" / folders.CHECKPOINT_FILE).read_text() == "precious"
     # said so: pgjax's files are written, the others stay
     code, _, err = in_process(["train", *SHORT, "--run-dir", mine, "--overwrite"], capsys)
     assert code == 0, err
@@ -85,7 +86,7 @@ def test_overwrite_replaces_a_run_and_resume_refuses_it(tmp_path, capsys):
         ["train", *SHORT, "--seed", 5, "--run-dir", run_dir, "--overwrite"], capsys
     )
     assert code == 0, err
-    assert checkpoint.load_config(run_dir)[1] == 5 and not (run_dir / "tensorboard").exists()
+    assert config_file.load_config(run_dir)[1] == 5 and not (run_dir / "tensorboard").exists()
     refused(in_process(["train", "--resume", run_dir, "--overwrite"], capsys), "give one")
 
 
@@ -162,10 +163,10 @@ def _copy(saved: Path, algo: str, tmp_path: Path) -> Path:
 
 
 def _edit_config(run_dir: Path, **changes) -> None:
-    body = json.loads((run_dir / checkpoint.CONFIG_FILE).read_text())
+    body = json.loads((run_dir / folders.CONFIG_FILE).read_text())
     body["config"].update({k: v for k, v in changes.items() if k != "seed"})
     body.update({k: v for k, v in changes.items() if k == "seed"})
-    (run_dir / checkpoint.CONFIG_FILE).write_text(json.dumps(body))
+    (run_dir / folders.CONFIG_FILE).write_text(json.dumps(body))
 
 
 @pytest.mark.parametrize(
@@ -179,10 +180,10 @@ def _edit_config(run_dir: Path, **changes) -> None:
 def test_a_config_json_with_a_wrong_value_is_refused(saved, tmp_path, capsys, changes, message):
     run_dir = _copy(saved, "ppo_clip", tmp_path)
     _edit_config(run_dir, **changes)
-    before = (run_dir / checkpoint.CHECKPOINT_FILE).read_bytes()
+    before = (run_dir / folders.CHECKPOINT_FILE).read_bytes()
     for args in (["train", "--resume", run_dir, "--total-timesteps", 1280], ["eval", run_dir]):
         refused(in_process(args, capsys), "config.json", message)
-    assert (run_dir / checkpoint.CHECKPOINT_FILE).read_bytes() == before
+    assert (run_dir / folders.CHECKPOINT_FILE).read_bytes() == before
 
 
 @pytest.mark.parametrize("algo", ["a2c", "trpo"])
@@ -192,8 +193,8 @@ def test_a_checkpoint_is_refused_under_another_config(saved, tmp_path, capsys, a
     wanted = f"made with algo='{algo}' (now 'ppo_clip')"
     for args in (["train", "--resume", run_dir, "--total-timesteps", 1280], ["eval", run_dir]):
         refused(in_process(args, capsys), wanted)
-    config, _ = checkpoint.load_config(run_dir)
-    with pytest.raises(checkpoint.CheckpointError, match=r"seed=0 \(now 3\)"):
+    config, _ = config_file.load_config(run_dir)
+    with pytest.raises(folders.CheckpointError, match=r"seed=0 \(now 3\)"):
         checkpoint.restore(run_dir, config.replace(algo=algo), 3)
     # the fields a resume may change are not named
     longer = config.replace(algo=algo, total_timesteps=6400)
@@ -204,7 +205,7 @@ def test_a_checkpoint_is_refused_under_another_config(saved, tmp_path, capsys, a
 def _tamper(run_dir: Path, change) -> None:
     """Rewrite the checkpoint with ``change(inner)`` applied and its checksum recomputed: a
     checkpoint that passes the checksum but holds what no run saves."""
-    path = run_dir / checkpoint.CHECKPOINT_FILE
+    path = run_dir / folders.CHECKPOINT_FILE
     body = serialization.msgpack_restore(path.read_bytes())
     inner = serialization.msgpack_restore(body["payload"])
     change(inner)
@@ -238,8 +239,8 @@ def test_a_checkpoint_holding_what_no_run_saves_is_refused(saved, tmp_path, caps
                                                            message):  # fmt: skip
     run_dir = _copy(saved, "ppo_clip", tmp_path)
     _tamper(run_dir, change)
-    config, seed = checkpoint.load_config(run_dir)
-    with pytest.raises(checkpoint.CheckpointError, match=message):
+    config, seed = config_file.load_config(run_dir)
+    with pytest.raises(folders.CheckpointError, match=message):
         checkpoint.restore(run_dir, config, seed)
     refused(in_process(["eval", run_dir, "--episodes", 2], capsys), "checkpoint.msgpack")
     args = ["train", "--resume", run_dir, "--total-timesteps", 1280]
@@ -312,20 +313,20 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_dead_end(tmp_pat
     (tmp_path / "mine").mkdir()
     code, _, err = in_process(["train", *SHORT, "--lr", "1e30", "--run-dir", tmp_path / "mine"],
                               capsys)  # fmt: skip
-    assert code == 1 and sorted(os.listdir(tmp_path / "mine")) == [checkpoint.LOCK_FILE]
+    assert code == 1 and sorted(os.listdir(tmp_path / "mine")) == [folders.LOCK_FILE]
 
 
 def test_an_impossible_batch_is_refused_from_its_memory_before_compiling(
     tmp_path, capsys, monkeypatch
 ):
-    from pgjax import runner
+    from pgjax.tools import session
 
     config = Config(num_envs=10_000_000, total_timesteps=1_280_000_000)
     needed = estimate_memory(config, envs.make_env(config.env))
     # CartPole per step: 2 observations of 4 float32, an action, 2 logits, log π, the reward,
     # terminated and truncated: 54 bytes
     assert needed >= config.batch_size * 54
-    monkeypatch.setattr(runner, "available_memory", lambda: 2**30)
+    monkeypatch.setattr(session, "available_memory", lambda: 2**30)
     args = ["train", "--num-envs", 10_000_000, "--total-timesteps", 1_280_000_000, "--run-dir",
             tmp_path / "r"]  # fmt: skip
     start = time.perf_counter()
@@ -337,9 +338,9 @@ def test_an_impossible_batch_is_refused_from_its_memory_before_compiling(
 def test_the_memory_estimate_is_a_lower_bound():
     """What a small run really holds (its environments and one rollout, traced) is at least
     the estimate: the estimate refuses only batches that cannot fit."""
-    from pgjax.rollout import collect
-    from pgjax.runner import _bytes
-    from pgjax.static import make_static
+    from pgjax.pipeline.rollout import collect
+    from pgjax.pipeline.static import make_static
+    from pgjax.tools.session import _bytes
 
     def rollout(static, s):
         return collect(static, s.params, s.obs_norm, s.env, s.key)
@@ -362,7 +363,7 @@ def test_ctrl_c_is_heard_at_once_and_a_second_quits_keeping_the_checkpoint(tmp_p
     first = pgjax("train", *TINY, "--total-timesteps", 640, "--chunks", 1, "--run-dir", "run",
                   cwd=tmp_path)  # fmt: skip
     assert first.returncode == 0, first.stderr
-    saved = (tmp_path / "run" / checkpoint.CHECKPOINT_FILE).read_bytes()
+    saved = (tmp_path / "run" / folders.CHECKPOINT_FILE).read_bytes()
     process = pgjax_started("train", "--resume", "run", "--total-timesteps", 3_200_000,
                             "--chunks", 1, "--no-progress", cwd=tmp_path)  # fmt: skip
     heard: list[tuple[float, str]] = []
@@ -390,14 +391,14 @@ def test_ctrl_c_is_heard_at_once_and_a_second_quits_keeping_the_checkpoint(tmp_p
     assert answered < 5 and ended < 10, (answered, ended)  # the chunk takes far longer
     assert "Traceback" not in "".join(x for _, x in heard)
     assert "quit; run keeps its last checkpoint" in heard[-1][1]
-    assert (tmp_path / "run" / checkpoint.CHECKPOINT_FILE).read_bytes() == saved
+    assert (tmp_path / "run" / folders.CHECKPOINT_FILE).read_bytes() == saved
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")) == []
 
 
 def test_a_second_ctrl_c_in_python_raises_after_the_chunk(monkeypatch):
     """From Python (a notebook), the second Ctrl-C raises KeyboardInterrupt in the main
     thread, never ends the process."""
-    from pgjax.runner import StopOnSigint
+    from pgjax.tools.session import StopOnSigint
 
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN where the tests were started in the
     # background by a shell without job control, which Python then keeps
@@ -452,7 +453,7 @@ def test_an_environments_nan_is_told_from_an_updates(env):
 def test_metrics_saved_before_a_metric_existed_merge_with_nan(saved, tmp_path):
     """A checkpoint of an earlier pgjax lacks ``env_nonfinite``: resuming it keeps its rows,
     the new metric NaN there."""
-    from pgjax.progress import merge
+    from pgjax.tools.chunks import merge
 
     old = {"loss": np.ones(2, np.float32)}
     new = {"loss": np.zeros(1, np.float32), "env_nonfinite": np.zeros(1, np.int32)}
@@ -461,11 +462,11 @@ def test_metrics_saved_before_a_metric_existed_merge_with_nan(saved, tmp_path):
     np.testing.assert_array_equal(merged["env_nonfinite"], [np.nan, np.nan, 0])
     run_dir = _copy(saved, "ppo_clip", tmp_path)
     _tamper(run_dir, lambda b: b["metrics"].pop("env_nonfinite"))
-    config, seed = checkpoint.load_config(run_dir)
+    config, seed = config_file.load_config(run_dir)
     result = run(config.replace(total_timesteps=1280), seed, run_dir=run_dir, resume=True)
     assert np.isnan(result.metrics["env_nonfinite"][:10]).all()
     assert (result.metrics["env_nonfinite"][10:] == 0).all()
-    rows = checkpoint.read_metrics_csv(run_dir / checkpoint.METRICS_FILE)
+    rows = metrics_files.read_metrics_csv(run_dir / folders.METRICS_FILE)
     assert len(rows["env_nonfinite"]) == 20
 
 

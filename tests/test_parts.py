@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from pgjax import Config, algorithms, losses, make_train, nets
-from pgjax.static import make_static
+from pgjax.pipeline.static import make_static
 from tests.test_cli import TINY, pgjax
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pgjax"
@@ -45,7 +45,9 @@ def test_registration_refuses_what_is_not_an_algorithm():
     with pytest.raises(ValueError, match=r"is not a pgjax\.algorithms\.Algorithm"):
         algorithms.register({"name": "x"})
     bad = algorithms.REGISTRY["ppo_clip"]._replace(name="test_bad", estimator="gae")
-    with pytest.raises(ValueError, match=r"its estimator must be a pgjax\.estimators\.Estimator"):
+    with pytest.raises(
+        ValueError, match=r"its estimator must be a pgjax\.algorithms\.estimators\.Estimator"
+    ):
         algorithms.register(bad)
     with pytest.raises(ValueError, match=r"Config.algo='test_nope' is unknown.*register"):
         Config(algo="test_nope").validate()

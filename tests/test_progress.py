@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from pgjax import Config, make_train
-from pgjax.config import preset
-from pgjax.presets import presets
-from pgjax.progress import final_return, train_in_chunks
+from pgjax.pipeline.config import preset
+from pgjax.pipeline.presets import presets
+from pgjax.tools.chunks import final_return, train_in_chunks
 
 
 def test_chunks_give_the_same_result_as_one_compiled_run():
@@ -62,7 +62,7 @@ def test_every_preset_is_a_valid_config():
 def test_progress_bar_prints_each_tenth_once_even_under_vmap():
     import io
 
-    from pgjax.loggers import ProgressBar
+    from pgjax.tools.loggers import ProgressBar
 
     out = io.StringIO()
     bar = ProgressBar(num_updates=20, batch_size=10, file=out)

@@ -14,10 +14,11 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import Config, checkpoint, make_pipeline, make_train
-from pgjax.loggers import ProgressBar
-from pgjax.progress import DivergedError, train_in_chunks
-from pgjax.sweep import summarize, sweep, table
+from pgjax import Config, make_pipeline, make_train
+from pgjax.tools import checkpoint, config_file, folders
+from pgjax.tools.chunks import DivergedError, train_in_chunks
+from pgjax.tools.loggers import ProgressBar
+from pgjax.tools.sweep import summarize, sweep, table
 from tests.test_cli import TINY, pgjax, pgjax_started, user_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,11 +74,11 @@ def test_a_checkpoint_never_holds_non_finite_parameters(tmp_path):
     config = Config(total_timesteps=64, **SMALL)
     state = make_pipeline(config).init(jax.random.key(0), config.hparams())
     checkpoint.save_checkpoint(tmp_path, state, {"loss": np.zeros(0)})
-    good = (tmp_path / checkpoint.CHECKPOINT_FILE).read_bytes()
+    good = (tmp_path / folders.CHECKPOINT_FILE).read_bytes()
     bad = state._replace(params=jax.tree.map(lambda x: x * np.nan, state.params))
-    with pytest.raises(checkpoint.CheckpointError, match="inf or NaN"):
+    with pytest.raises(folders.CheckpointError, match="inf or NaN"):
         checkpoint.save_checkpoint(tmp_path, bad, {"loss": np.zeros(1)})
-    assert (tmp_path / checkpoint.CHECKPOINT_FILE).read_bytes() == good
+    assert (tmp_path / folders.CHECKPOINT_FILE).read_bytes() == good
 
 
 def test_a_sweep_marks_a_diverged_setting_instead_of_giving_it_a_number():
@@ -96,7 +97,7 @@ def test_the_cli_reports_divergence_in_one_line(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
     assert "diverged at update 1 of 10" in out.stderr
-    assert not (tmp_path / "r" / checkpoint.CHECKPOINT_FILE).exists()
+    assert not (tmp_path / "r" / folders.CHECKPOINT_FILE).exists()
     user_error(pgjax("sweep", "--lr", "1e-3,inf", cwd=tmp_path), "Config.lr=inf")
 
 
@@ -116,14 +117,14 @@ def test_devices_that_are_not_there_are_refused_before_a_folder_is_made(tmp_path
 
 def test_a_folder_without_a_checkpoint_resumes_from_the_start(tmp_path):
     config = Config(total_timesteps=64 * 30, anneal_lr=False, **SMALL)
-    checkpoint.save_config(tmp_path / "dead", config, 3)  # what a crash in compilation leaves
+    config_file.save_config(tmp_path / "dead", config, 3)  # what a crash in compilation leaves
     out = pgjax("train", "--resume", "dead", "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "resuming dead from the start" in out.stdout
     fresh = pgjax("train", *TINY, "--seed", 3, "--total-timesteps", 64 * 30, "--run-dir", "new",
                   "--no-progress", cwd=tmp_path)  # fmt: skip
     assert fresh.returncode == 0, fresh.stderr
-    for name in (checkpoint.METRICS_FILE, checkpoint.CHECKPOINT_FILE):
+    for name in (folders.METRICS_FILE, folders.CHECKPOINT_FILE):
         assert (tmp_path / "dead" / name).read_bytes() == (tmp_path / "new" / name).read_bytes()
 
 
@@ -134,7 +135,7 @@ def test_unwritable_places_are_named_before_any_training(tmp_path):
     (tmp_path / "file").write_text("")
     user_error(pgjax("train", "--run-dir", "file/sub", cwd=tmp_path), "--run-dir: cannot write")
     user_error(pgjax("sweep", "--out", "file/sub", cwd=tmp_path), "--out: cannot write")
-    checkpoint.save_config(tmp_path / "run", Config(), 0)
+    config_file.save_config(tmp_path / "run", Config(), 0)
     user_error(
         pgjax("eval", "run", "--render", "file/x.gif", cwd=tmp_path), "--render: cannot write"
     )
@@ -142,29 +143,29 @@ def test_unwritable_places_are_named_before_any_training(tmp_path):
 
 def test_a_failed_write_leaves_no_temporary_file_and_the_old_file_intact(tmp_path, monkeypatch):
     path = tmp_path / "metrics.csv"
-    checkpoint.write_atomic(path, b"good")
+    folders.write_atomic(path, b"good")
 
     def full(fd):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OSError, match="No space left"):
-        checkpoint.write_atomic(path, b"newer")
+        folders.write_atomic(path, b"newer")
     assert path.read_bytes() == b"good"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]
 
 
 def test_a_sweep_prints_its_table_when_saving_fails(tmp_path, monkeypatch, capsys):
-    from pgjax import cli
+    from pgjax.tools import cli
 
-    real = checkpoint.write_atomic
+    real = folders.write_atomic
 
     def full(path, data):  # the disk fills up after the last call was saved
         if path.name in ("sweep.md", "sweep.png"):
             raise OSError(28, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(checkpoint, "write_atomic", full)
+    monkeypatch.setattr(folders, "write_atomic", full)
     args = ["sweep", *TINY, "--total-timesteps", 640, "--seeds", 2, "--lr", "1e-3,3e-4", "--out",
             tmp_path / "sw"]  # fmt: skip
     code = cli.main([str(a) for a in args])
@@ -179,8 +180,8 @@ def test_a_sweep_prints_its_table_when_saving_fails(tmp_path, monkeypatch, capsy
 
 HOLDER = """
 import sys, time
-from pgjax import checkpoint
-with checkpoint.hold(sys.argv[1]):
+from pgjax.tools import checkpoint, config_file, folders
+with folders.hold(sys.argv[1]):
     print("held", flush=True)
     time.sleep(600)
 """
@@ -191,14 +192,14 @@ def test_a_run_folder_is_held_by_one_process_and_freed_when_it_dies(tmp_path):
         [sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout.readline().strip() == "held"
-    with pytest.raises(checkpoint.CheckpointError, match=f"in use .*pid {holder.pid}"):
-        with checkpoint.hold(tmp_path):
+    with pytest.raises(folders.CheckpointError, match=f"in use .*pid {holder.pid}"):
+        with folders.hold(tmp_path):
             pass
     holder.kill()  # kill -9: the lock file stays behind, stale
     holder.wait()
-    assert (tmp_path / checkpoint.LOCK_FILE).exists()
-    with checkpoint.hold(tmp_path):
-        assert (tmp_path / checkpoint.LOCK_FILE).read_text() == str(os.getpid())
+    assert (tmp_path / folders.LOCK_FILE).exists()
+    with folders.hold(tmp_path):
+        assert (tmp_path / folders.LOCK_FILE).read_text() == str(os.getpid())
 
 
 def test_a_second_resume_of_a_running_folder_is_refused(tmp_path):
@@ -211,12 +212,12 @@ def test_a_second_resume_of_a_running_folder_is_refused(tmp_path):
     finally:
         first.kill()
         first.wait()
-    config, _ = checkpoint.load_config(tmp_path / "run")
+    config, _ = config_file.load_config(tmp_path / "run")
     assert config.total_timesteps == 20_000_000  # the refused resume changed nothing
 
 
 def test_a_resume_keeps_the_runs_seed(tmp_path):
-    checkpoint.save_config(tmp_path / "run", Config(), 0)
+    config_file.save_config(tmp_path / "run", Config(), 0)
     user_error(pgjax("train", "--resume", "run", "--seed", 99, cwd=tmp_path),
                "--seed (the run's seed is 0)")  # fmt: skip
     # and its config: a flag given (even one equal to the default) is named
@@ -269,7 +270,7 @@ def test_help_lists_the_choices_and_keeps_sentences_whole(tmp_path):
     train = pgjax("train", "--help", cwd=tmp_path, env=wide).stdout
     assert "reinforce, a2c, is_pg, ppo_penalty, ppo_clip, trpo" in train
     assert "CartPole-v1" in train and "Breakout-MinAtar" in train
-    assert "pgjax.config.ALGORITHMS" not in train
+    assert "pgjax.pipeline.config.ALGORITHMS" not in train
     # each field's help is one paragraph: at this width, one line
     line = next(x for x in train.splitlines() if "a batch is" in x)
     assert "transitions. (default: --env's and --algo's settings, else 128)" in line

@@ -5,9 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import Config, checkpoint, envs, make_train
-from pgjax.checkpoint import CheckpointError
-from pgjax.runner import run
+from pgjax import Config, envs, make_train
+from pgjax.tools import folders
+from pgjax.tools.folders import CheckpointError
+from pgjax.tools.session import run
 
 CONFIG = Config(
     num_envs=4, num_steps=16, num_minibatches=2, total_timesteps=64 * 12, anneal_lr=False
@@ -58,10 +59,10 @@ def test_a_run_folder_from_python_resumes_to_the_same_bits(tmp_path):
     with pytest.raises(CheckpointError, match="already holds a run"):
         run(CONFIG, seed=2, run_dir=tmp_path / "half")
     run(CONFIG, seed=2, run_dir=tmp_path / "half", resume=True, num_chunks=2)
-    for name in (checkpoint.CHECKPOINT_FILE, checkpoint.METRICS_FILE, checkpoint.CONFIG_FILE):
+    for name in (folders.CHECKPOINT_FILE, folders.METRICS_FILE, folders.CONFIG_FILE):
         whole, half = (tmp_path / "whole" / name), (tmp_path / "half" / name)
         assert whole.read_bytes() == half.read_bytes(), name
-    assert (tmp_path / "half" / checkpoint.CURVE_FILE).is_file()
+    assert (tmp_path / "half" / folders.CURVE_FILE).is_file()
 
 
 def test_an_environment_registered_by_name_trains_as_its_original():

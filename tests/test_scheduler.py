@@ -16,9 +16,10 @@ import jax
 import numpy as np
 import pytest
 
-from pgjax import Config, checkpoint, cli
-from pgjax.evaluate import MAX_EPISODES, evaluate
-from pgjax.runner import StopOnSignals, run
+from pgjax import Config
+from pgjax.tools import checkpoint, cli, config_file, folders, metrics_files
+from pgjax.tools.evaluate import MAX_EPISODES, evaluate
+from pgjax.tools.session import StopOnSignals, run
 from tests.test_cli import TINY, _environment, pgjax, user_error
 
 # 2000 tiny updates (seconds): long enough to be stopped in the middle
@@ -27,7 +28,7 @@ LONG = [*TINY, "--total-timesteps", 128_000, "--chunks", 4]
 
 HANGUP_HEARD = (
     "import os, signal, sys; signal.signal(signal.SIGHUP, signal.SIG_DFL); "
-    "os.execv(sys.executable, [sys.executable, '-m', 'pgjax.cli', *sys.argv[1:]])"
+    "os.execv(sys.executable, [sys.executable, '-m', 'pgjax.tools.cli', *sys.argv[1:]])"
 )
 """``pgjax`` with SIGHUP not ignored, as a terminal starts it, whatever the shell that ran the
 tests did with it (a ``nohup``-ed CI leaves it ignored, and pgjax then leaves it so)."""
@@ -80,7 +81,7 @@ def test_a_signal_saves_within_an_update_and_the_resumed_run_is_the_uninterrupte
     stdout, stderr = stop_mid_run(process, signum)
     assert process.returncode == status, stdout + stderr
     assert "Traceback" not in stderr
-    saved = checkpoint.read_metrics_csv(reference / folder / "metrics.csv")
+    saved = metrics_files.read_metrics_csv(reference / folder / "metrics.csv")
     done = len(saved["update"])
     # a chunk is 500 updates: the stop came inside one, and what it had done was saved
     assert 0 < done < 2000 and done % 500 != 0, done
@@ -291,10 +292,10 @@ def test_a_value_error_raised_in_the_users_environment_names_its_line(tmp_path):
 
 def test_a_full_disk_keeps_the_last_checkpoint_and_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PGJAX_CACHE_DIR", str(tmp_path / "cache"))
-    real, saves = checkpoint._write_atomic, []
+    real, saves = folders._write_atomic, []
 
     def fills_up(path, tmp, data):
-        if path.name == checkpoint.CHECKPOINT_FILE:
+        if path.name == folders.CHECKPOINT_FILE:
             saves.append(path)
             if len(saves) == 3:  # the third chunk's checkpoint: the disk is full
                 with open(tmp, "wb") as f:
@@ -303,14 +304,14 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_says_so(tmp_path, monkeypatch
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))
         real(path, tmp, data)
 
-    monkeypatch.setattr(checkpoint, "_write_atomic", fills_up)
+    monkeypatch.setattr(folders, "_write_atomic", fills_up)
     args = ["train", *TINY, "--total-timesteps", "6400", "--chunks", "5", "--no-progress"]
     assert cli.main([*args, "--run-dir", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     assert "saving update 60 failed: No space left on device" in err[0]
     assert f"{tmp_path / 'r'} keeps its checkpoint of update 40, intact" in err[0]
-    config, seed = checkpoint.load_config(tmp_path / "r")
+    config, seed = config_file.load_config(tmp_path / "r")
     state, metrics = checkpoint.restore(tmp_path / "r", config, seed)
     assert int(state.update) == 40 and len(metrics["timesteps"]) == 40
     assert [p.name for p in (tmp_path / "r").iterdir() if p.name.endswith(".tmp")] == []
@@ -345,12 +346,13 @@ def test_the_handlers_before_are_restored_and_an_ignored_hangup_stays_ignored():
 
 SLOW_SAVE = """
 import os, signal, sys, threading, time
-from pgjax import checkpoint, cli
+from pgjax.tools import checkpoint, config_file, folders, metrics_files
+from pgjax.tools import cli
 
-real, calls = checkpoint._write_atomic, []
+real, calls = folders._write_atomic, []
 
 def slow(path, tmp, data):
-    if path.name == checkpoint.CHECKPOINT_FILE:
+    if path.name == folders.CHECKPOINT_FILE:
         calls.append(path)
         if len(calls) == 2:  # the second checkpoint: signalled twice while it is written
             with open(tmp, "wb") as f:
@@ -361,7 +363,7 @@ def slow(path, tmp, data):
             time.sleep(1)
     real(path, tmp, data)
 
-checkpoint._write_atomic = slow
+folders._write_atomic = slow
 sys.exit(cli.main(sys.argv[1:]))
 """
 
@@ -379,7 +381,7 @@ def test_a_second_signal_while_saving_leaves_a_whole_checkpoint(tmp_path):
     )
     assert out.returncode == 143, out.stderr  # fmt: skip
     assert "quit; r keeps its last checkpoint" in out.stderr
-    config, seed = checkpoint.load_config(tmp_path / "r")
+    config, seed = config_file.load_config(tmp_path / "r")
     state, _ = checkpoint.restore(tmp_path / "r", config, seed)  # whole: it loads
     assert int(state.update) in (20, 40)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["seed"] == 0

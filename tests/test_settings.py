@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pgjax import Config, algorithms, make_train
-from pgjax.settings import Setting
+from pgjax.core.settings import Setting
 
 # A user's own file: nothing here is pgjax's.
 EXTENSIONS = """
@@ -24,9 +24,10 @@ import json
 import gymnax
 import jax.numpy as jnp
 import optax
-from pgjax import algorithms, envs, losses, tracking
-from pgjax.learners import Learner
-from pgjax.settings import Setting
+from pgjax import algorithms, envs, losses
+from pgjax.tools import tracking
+from pgjax.algorithms.learners import Learner
+from pgjax.core.settings import Setting
 
 def dual_clip(terms, hp):  # Ye et al. 2020: for A < 0 the loss is also bounded by -c A
     ratio = losses.importance_ratio(terms.log_prob, terms.old_log_prob)
@@ -147,8 +148,8 @@ import jax, numpy as np, optax
 from jax.sharding import PartitionSpec as P
 import user_parts
 from pgjax import Config, algorithms
-from pgjax.learners import Learner, OptState, init_sgd
-from pgjax.train import AXIS, data_parallel, make_pipeline
+from pgjax.algorithms.learners import Learner, OptState, init_sgd
+from pgjax.pipeline.train import AXIS, data_parallel, make_pipeline
 
 def per_shard(algo):
     config = Config(algo=algo, devices=2, total_timesteps=4 * 128 * 2)
@@ -207,7 +208,7 @@ def test_an_environment_factory_takes_options(user_parts):
 
 def _cli(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "pgjax.cli", *args], capture_output=True, text=True, cwd=cwd,
+        [sys.executable, "-m", "pgjax.tools.cli", *args], capture_output=True, text=True, cwd=cwd,
         timeout=600,
     )  # fmt: skip
 

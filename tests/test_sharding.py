@@ -16,7 +16,7 @@ import os, json, sys
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count={devices}"
 import jax, numpy as np
 from pgjax import Config, make_train, train_seeds
-from pgjax.progress import final_return
+from pgjax.tools.chunks import final_return
 """
 
 
@@ -193,7 +193,7 @@ print(json.dumps(np.asarray(jax.jit(jax.vmap(make_train(config)))(keys).metrics[
 def test_chunked_training_is_data_parallel():
     r = run(
         """
-from pgjax.progress import train_in_chunks
+from pgjax.tools.chunks import train_in_chunks
 config = Config(num_envs=8, num_steps=16, num_minibatches=2, total_timesteps=8 * 16 * 7,
                 devices=4)
 whole = jax.jit(make_train(config))(jax.random.key(3))
@@ -241,6 +241,6 @@ def test_the_cli_trains_and_resumes_data_parallel(tmp_path):
 
 
 def checkpoint_metrics(run_dir):
-    from pgjax import checkpoint
+    from pgjax.tools import folders, metrics_files
 
-    return checkpoint.read_metrics_csv(run_dir / checkpoint.METRICS_FILE)
+    return metrics_files.read_metrics_csv(run_dir / folders.METRICS_FILE)

@@ -9,9 +9,10 @@ import pytest
 from gymnax.environments import spaces
 from gymnax.environments.classic_control.cartpole import CartPole
 
-from pgjax import Config, envs, make_train, render
+from pgjax import Config, envs, make_train
 from pgjax.envs.base import MASK
-from pgjax.progress import final_return
+from pgjax.tools import render
+from pgjax.tools.chunks import final_return
 from tests import probes
 
 SMALL = dict(num_envs=4, num_steps=32, num_minibatches=2, total_timesteps=4 * 32 * 8)
@@ -46,7 +47,7 @@ def test_a_registered_dict_observation_learns_through_make_train():
 
 
 def test_an_image_leaf_goes_through_the_cnn_torso():
-    from pgjax.static import actor_critic_for
+    from pgjax.pipeline.static import actor_critic_for
 
     spec = envs.EnvSpec(
         (), True, 3,
@@ -208,9 +209,9 @@ def test_dm_env_specs_and_no_default_params_are_taken():
 
 
 def test_a_registered_renderer_draws_eval_episodes(tmp_path):
-    from pgjax import checkpoint
-    from pgjax.evaluate import record_episode
-    from pgjax.runner import run
+    from pgjax.tools import checkpoint
+    from pgjax.tools.evaluate import record_episode
+    from pgjax.tools.session import run
 
     drawn = []
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from pgjax import Config
-from pgjax.cli import main
-from pgjax.runner import run
-from pgjax.tracking import TensorBoardLogger, WandbLogger, tag
+from pgjax.tools.cli import main
+from pgjax.tools.session import run
+from pgjax.tools.tracking import TensorBoardLogger, WandbLogger, tag
 from tests.test_cli import TINY, pgjax
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")

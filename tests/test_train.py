@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pgjax import Config, make_train
-from pgjax.config import preset
+from pgjax.pipeline.config import preset
 from tests import probes
 
 probes.register()
@@ -160,8 +160,8 @@ def test_from_dict_rejects_unknown_keys_by_name():
 
 def test_continuous_actions_are_stored_unclipped():
     from pgjax import envs
-    from pgjax.distributions import GAUSSIAN
-    from pgjax.rollout import reset, rollout
+    from pgjax.math.distributions import GAUSSIAN
+    from pgjax.pipeline.rollout import reset, rollout
 
     env = envs.make_env("Pendulum-v1")
     carry = reset(env, jax.random.key(0), 4)

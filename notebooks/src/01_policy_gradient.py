@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pgjax import Config, losses, make_train
-from pgjax.progress import final_return
+from pgjax.tools.chunks import final_return
 
 QUICK = os.environ.get("PGJAX_QUICK") == "1"  # small budgets, for the test suite
 SEEDS = 2 if QUICK else 8

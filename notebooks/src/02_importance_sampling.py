@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pgjax import Config, losses, make_train
-from pgjax.progress import final_return
+from pgjax.tools.chunks import final_return
 
 QUICK = os.environ.get("PGJAX_QUICK") == "1"
 SEEDS = 2 if QUICK else 8
@@ -96,7 +96,7 @@ plt.show()
 #
 # J^{θ′}(θ) = E_{(s,a)∼π_θ′}[ (p_θ(a|s) / p_θ′(a|s)) A^{θ′}(s, a) ],
 #
-# `pgjax.losses.importance_sampled_pg_loss(ratio, A) = −ratio · A`, with
+# `pgjax.math.losses.importance_sampled_pg_loss(ratio, A) = −ratio · A`, with
 # `losses.importance_ratio(log p_θ, log p_θ′) = exp(log p_θ − log p_θ′)`. At θ = θ′ its gradient
 # is exactly the on-policy gradient:
 

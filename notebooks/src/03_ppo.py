@@ -20,9 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pgjax import Config, losses, make_train
-from pgjax.distributions import categorical_kl
+from pgjax.math.distributions import categorical_kl
 from pgjax.nets import Actor, Torso
-from pgjax.progress import final_return
+from pgjax.tools.chunks import final_return
 
 QUICK = os.environ.get("PGJAX_QUICK") == "1"
 SEEDS = 2 if QUICK else 8

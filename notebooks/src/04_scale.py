@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pgjax import Config, make_train, train_seeds
-from pgjax.evaluate import evaluate, record_episode
-from pgjax.render import frames
-from pgjax.sweep import summarize, sweep
+from pgjax.tools.evaluate import evaluate, record_episode
+from pgjax.tools.render import frames
+from pgjax.tools.sweep import summarize, sweep
 
 QUICK = os.environ.get("PGJAX_QUICK") == "1"
 print("backend:", jax.default_backend(), "| devices:", jax.devices())
@@ -25,7 +25,7 @@ print("backend:", jax.default_backend(), "| devices:", jax.devices())
 # %% [markdown]
 # ## Seeds × hyperparameters in one call
 #
-# `pgjax.sweep.sweep` vmaps `train` over a grid of traced hyperparameters and over seeds; every
+# `pgjax.tools.sweep.sweep` vmaps `train` over a grid of traced hyperparameters and over seeds; every
 # setting sees the same seeds, so differences between settings are not seed luck.
 
 # %%
@@ -112,8 +112,8 @@ print(
 # %% [markdown]
 # ## Watching a trained agent
 #
-# `pgjax.evaluate.evaluate` runs many episodes at once (vmapped) until each ends;
-# `record_episode` keeps every step of one episode, and `pgjax.render` draws it (`save_gif`
+# `pgjax.tools.evaluate.evaluate` runs many episodes at once (vmapped) until each ends;
+# `record_episode` keeps every step of one episode, and `pgjax.tools.render` draws it (`save_gif`
 # writes an animation; `pgjax eval RUN --render out.gif` does it from the terminal).
 
 # %%

@@ -24,10 +24,10 @@ import numpy as np
 from gymnax.environments import environment, spaces
 
 from pgjax import Config, envs, make_train
-from pgjax.config import preset
-from pgjax.envs.memory import MaskedCartPole
-from pgjax.progress import final_return
-from pgjax.static import actor_critic_for
+from pgjax.envs.memory_tasks import MaskedCartPole
+from pgjax.pipeline.config import preset
+from pgjax.pipeline.static import actor_critic_for
+from pgjax.tools.chunks import final_return
 
 QUICK = os.environ.get("PGJAX_QUICK") == "1"
 SEEDS = 2 if QUICK else 8

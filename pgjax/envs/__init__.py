@@ -6,9 +6,9 @@ among them), and environment-independent helpers (``wrappers``: episode statisti
 normalisation)."""
 
 from pgjax.envs.base import Env, EnvSpec, TimeStep, env_action, reset_where
-from pgjax.envs.done import DoneEnv, five_value
+from pgjax.envs.done_adapter import DoneEnv, five_value
 from pgjax.envs.gymnax import GymnaxEnv, from_gymnax, vector_step
-from pgjax.envs.memory import NAMES as _MEMORY_TASKS
+from pgjax.envs.memory_tasks import NAMES as _MEMORY_TASKS
 from pgjax.envs.registry import (
     SUITES,
     check_env,
@@ -19,7 +19,7 @@ from pgjax.envs.registry import (
     register_suite,
     suite_names,
 )
-from pgjax.envs.wrappers import (
+from pgjax.envs.statistics import (
     EpisodeStats,
     ObsNorm,
     init_episode_stats,

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from pgjax.envs.done import DoneEnv, five_value
+from pgjax.envs.done_adapter import DoneEnv, five_value
 
 Array = jax.Array
 
@@ -35,7 +35,7 @@ def craftax_names() -> list[str]:
 
 
 def make_craftax(name: str, **options: Any) -> DoneEnv:
-    """``craftax/<name>`` as a ``pgjax.envs.done.DoneEnv`` with the step limit a truncation;
+    """``craftax/<name>`` as a ``pgjax.envs.done_adapter.DoneEnv`` with the step limit a truncation;
     Craftax's environments take no options."""
     if options:
         raise ValueError(f"Config.env='craftax/{name}:...': Craftax's environments take no options")

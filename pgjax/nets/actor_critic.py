@@ -24,8 +24,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pgjax.distributions import CATEGORICAL, GAUSSIAN, ActionDist, tanh_normal
-from pgjax.envs.base import MASK, EnvSpec, example_obs
+from pgjax.core.spec import MASK, EnvSpec, example_obs
+from pgjax.math.distributions import CATEGORICAL, GAUSSIAN, ActionDist, tanh_normal
 from pgjax.nets.init import (
     HIDDEN_GAIN,
     POLICY_GAIN,
@@ -413,7 +413,7 @@ def make_actor_critic(
     registered by that name (``pgjax.nets.register``); with ``shared_torso`` the critic is a
     value head on the actor's torso. ``action_dist`` (a continuous space's): ``"gaussian"``
     (the sample clipped to the bounds) or ``"tanh_normal"`` (squashed into them;
-    ``pgjax.distributions.tanh_normal``). ``cell``: ``None`` (feed-forward), ``"gru"`` or
+    ``pgjax.math.distributions.tanh_normal``). ``cell``: ``None`` (feed-forward), ``"gru"`` or
     ``"lstm"`` of ``rnn_size`` units after each torso (``pgjax.nets.recurrent``).
     ``head_sizes``: hidden layers each head has of its own, after the torso and the cell."""
     rnn = None if cell is None else (cell, rnn_size)

@@ -28,8 +28,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pgjax.envs.base import MASK
-from pgjax.fields import did_you_mean
+from pgjax.core.checks import did_you_mean
+from pgjax.core.spec import MASK
 from pgjax.nets.init import HIDDEN_GAIN, orthogonal
 from pgjax.nets.recurrent import CELLS
 

@@ -1,6 +1,6 @@
 """Evaluating a trained policy: returns over many episodes (vmapped), and one episode's frames.
 
-from pgjax.evaluate import evaluate
+from pgjax.tools.evaluate import evaluate
 returns = evaluate(config, result.state, jax.random.key(1), episodes=32, greedy=True)
 """
 
@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.config import Config
 from pgjax.envs import env_action, make_env, normalize
-from pgjax.static import actor_critic_for
-from pgjax.train import TrainState
+from pgjax.pipeline.config import Config
+from pgjax.pipeline.static import actor_critic_for
+from pgjax.pipeline.train import TrainState
 
 Array = jax.Array
 

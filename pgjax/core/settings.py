@@ -7,7 +7,7 @@ A **traced** setting is a number the compiled program reads as a value: it trave
 sweep it without recompiling). A **static** setting shapes the program (a count of
 iterations, a choice): it is read from ``static.config.settings`` while tracing.
 
-    from pgjax.settings import Setting
+    from pgjax.core.settings import Setting
 
     DUAL_CLIP = Setting("dual_clip", 3.0, "the dual-clip bound c > 1", traced=True, low=1.0)
 """
@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from pgjax.fields import INT32_MAX, did_you_mean, is_number
+from pgjax.core.checks import INT32_MAX, did_you_mean, is_number
 
 KINDS = ("float", "int", "bool", "choice")
 """What a ``Setting`` holds."""
@@ -136,7 +136,7 @@ def check_declarations(owner: str, settings: Any, reserved: Iterable[str]) -> No
     """``ValueError`` unless ``settings`` is a tuple of ``Setting`` with distinct names, none
     a name in ``reserved`` (the ``Config`` and ``HParams`` fields), each default allowed."""
     if not isinstance(settings, tuple) or not all(isinstance(s, Setting) for s in settings):
-        raise ValueError(f"{owner}: settings must be a tuple of pgjax.settings.Setting")
+        raise ValueError(f"{owner}: settings must be a tuple of pgjax.core.settings.Setting")
     names = [s.name for s in settings]
     reserved = set(reserved)
     for s in settings:

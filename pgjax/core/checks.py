@@ -1,6 +1,6 @@
-"""Checks of single values, named as ``Config`` fields: shared by ``pgjax.config`` and by the
-parts (estimators, learners, algorithms, networks) that check their own settings, so that none
-of them imports the config."""
+"""Checks of single values, named as ``Config`` fields: shared by ``pgjax.pipeline.config``
+and by the parts (estimators, learners, algorithms, networks) that check their own settings,
+so that none of them imports the config."""
 
 from __future__ import annotations
 

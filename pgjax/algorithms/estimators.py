@@ -2,7 +2,7 @@
 and the critic's targets, by the algorithm's ``Estimator``: a value, as an optax transform is.
 
 ``estimate`` evaluates V of every observation and of every true next observation in two
-batched passes, then calls the estimator, an unbatched-in-time function of ``pgjax.returns``
+batched passes, then calls the estimator, an unbatched-in-time function of ``pgjax.math.returns``
 vmapped over the environments. An estimator that recomputes its weights from the parameters
 being learned (V-trace) does so again at every minibatch (``Estimator.per_minibatch``), on
 whole time-ordered windows.
@@ -23,12 +23,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from pgjax import returns
+from pgjax.algorithms.trajectory import Trajectory
+from pgjax.core.hparams import HParams
+from pgjax.core.settings import Setting
 from pgjax.envs import ObsNorm
-from pgjax.hparams import HParams
+from pgjax.math import returns
 from pgjax.nets import Memory
-from pgjax.rollout import Trajectory
-from pgjax.settings import Setting
 
 Array = jax.Array
 
@@ -112,7 +112,7 @@ class Estimator(NamedTuple):
     make them so). ``normalize``: advantages may be standardised per minibatch
     (``Config.normalize_advantages``). ``reads_critic(config)``: whether V(s) is read at all
     (if not, no critic is fitted). ``check(config)``: ``ValueError`` for settings it cannot
-    use. ``settings``: its own knobs (``pgjax.settings.Setting``), in ``Config.settings``.
+    use. ``settings``: its own knobs (``pgjax.core.settings.Setting``), in ``Config.settings``.
     """
 
     name: str

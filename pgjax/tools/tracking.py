@@ -1,4 +1,4 @@
-"""Experiment tracking: TensorBoard and Weights & Biases as ``pgjax.loggers.Logger`` sinks.
+"""Experiment tracking: TensorBoard and Weights & Biases as ``pgjax.tools.loggers.Logger`` sinks.
 
 Both hear each chunk's rows once the chunk is done (host side, between the compiled chunks:
 nothing is added to the compiled training) and record every scalar metric of every update
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pgjax.config import Config
+from pgjax.pipeline.config import Config
 
 TRACKERS: dict[str, str | None] = {"tensorboard": "tensorboardX", "wandb": "wandb"}
 """``--log`` name → the module it needs (installed by the extra of the same name), or ``None``
@@ -205,7 +205,7 @@ def sweep_run_dir(out: str | Path, setting: dict[str, float], seed: int) -> Path
 def log_sweep(
     trackers: list[str], out: str | Path, config: Config, part: Any, **kwargs: Any
 ) -> None:
-    """Log a finished ``pgjax.sweep.SweepResult`` part: every (setting, seed) as its own
+    """Log a finished ``pgjax.tools.sweep.SweepResult`` part: every (setting, seed) as its own
     tracked run in ``sweep_run_dir`` (W&B: grouped by the sweep's folder name), the swept
     values and seed among its hyperparameters."""
     trackers = [t for t in trackers if t != "csv"]
@@ -254,7 +254,7 @@ after ``--import``)."""
 
 def register(name: str, maker: Any = None, module: str | None = None):
     """Make ``--log name`` (and ``make_loggers([name], ...)``) log to ``maker(run_dir, config,
-    seed, **options) → Logger`` (``pgjax.loggers.Logger``: ``live``, ``log(step, rows)``,
+    seed, **options) → Logger`` (``pgjax.tools.loggers.Logger``: ``live``, ``log(step, rows)``,
     ``close()``); ``module``: the library it needs, imported (with a clear error naming it)
     before any logger is made. Usable as a decorator on a class or function; registering a
     name again replaces it. ``ValueError`` for a name that is not a word or ``csv``."""
@@ -276,8 +276,8 @@ def check_names(trackers: list[str] | tuple[str, ...]) -> None:
     if unknown:
         raise ValueError(
             f"--log {', '.join(unknown)}: unknown; choose from csv, {', '.join(TRACKERS)}, or "
-            "a sink of your own: pgjax.tracking.register(name, maker) in a module that --import "
-            "names"
+            "a sink of your own: pgjax.tools.tracking.register(name, maker) in a module that "
+            "--import names"
         )
 
 

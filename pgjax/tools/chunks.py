@@ -18,9 +18,9 @@ import numpy as np
 from jax.experimental import io_callback
 from jax.sharding import PartitionSpec as P
 
-from pgjax.config import Config
-from pgjax.hparams import HParams
-from pgjax.train import (
+from pgjax.core.hparams import HParams
+from pgjax.pipeline.config import Config
+from pgjax.pipeline.train import (
     AXIS,
     STATE_SPEC,
     TrainResult,
@@ -29,6 +29,7 @@ from pgjax.train import (
     make_pipeline,
     num_devices,
 )
+from pgjax.tools.metrics_files import merge
 
 Array = jax.Array
 
@@ -242,19 +243,6 @@ def _check_finite(config: Config, chunk: dict[str, np.ndarray], finite: bool, do
     )
 
 
-def merge(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Metrics ``[n_i]`` of consecutive stretches of a run, as one ``[Σ n_i]``. A metric that a
-    stretch lacks (one saved by an earlier pgjax, before the metric existed) is NaN there."""
-    names = list(dict.fromkeys(k for p in parts for k in p))
-    length = lambda p: len(next(iter(p.values()))) if p else 0  # noqa: E731
-    return {
-        k: np.concatenate(
-            [np.asarray(p[k]) if k in p else np.full(length(p), np.nan) for p in parts]
-        )
-        for k in names
-    }
-
-
 def final_return(metrics: dict[str, np.ndarray], last: int = 10) -> float:
     """Mean over the last ``last`` updates of the per-update mean episode return (updates in
     which no episode ended are skipped). If no episode ended in them (long episodes that all
@@ -274,7 +262,6 @@ __all__ = [
     "DivergedError",
     "diverged_updates",
     "final_return",
-    "merge",
     "params_finite",
     "train_in_chunks",
 ]

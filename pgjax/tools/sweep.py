@@ -1,10 +1,10 @@
 """Hyperparameter grids × seeds as one vmapped, jit-compiled function.
 
-Only the traceable hyperparameters (``pgjax.config.HParams``: lr, gamma, clip_eps, …) can be
-swept this way, since sizes and choices shape the compiled program. Every setting is trained
+Only the traceable hyperparameters (``pgjax.pipeline.config.HParams``: lr, gamma, clip_eps, …) can
+be swept this way, since sizes and choices shape the compiled program. Every setting is trained
 with the same seeds (common random numbers), so differences between settings are not seed luck.
 
-    from pgjax.sweep import sweep, summarize
+    from pgjax.tools.sweep import sweep, summarize
     result = sweep(Config(), {"lr": [1e-4, 3e-4, 1e-3]}, seeds=8)
     for row in summarize(result): print(row)
 """
@@ -25,11 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgjax.checkpoint import write_atomic
-from pgjax.config import Config
-from pgjax.hparams import HParams
-from pgjax.progress import diverged_updates, final_return, params_finite
-from pgjax.train import make_train
+from pgjax.core.hparams import HParams
+from pgjax.pipeline.config import Config
+from pgjax.pipeline.train import make_train
+from pgjax.tools.chunks import diverged_updates, final_return, params_finite
+from pgjax.tools.folders import write_atomic
 
 Array = jax.Array
 
@@ -38,7 +38,7 @@ class SweepResult(NamedTuple):
     """``settings``: one dict per grid point (swept field → value), in grid order.
     ``metrics``: dict of host arrays ``[settings, seeds, num_updates]``.
     ``diverged``: bool ``[settings, seeds]``, where a loss or the final parameters went
-    non-finite (``pgjax.progress.LOSS_METRICS``): such a run has no meaningful return."""
+    non-finite (``pgjax.tools.chunks.LOSS_METRICS``): such a run has no meaningful return."""
 
     settings: list[dict[str, float]]
     metrics: dict[str, np.ndarray]

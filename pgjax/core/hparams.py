@@ -12,7 +12,7 @@ class HParams(NamedTuple):
 
     The fields every run has are scalars (or, under ``jax.vmap``, batches of scalars); see
     ``Config`` for their meaning. ``settings``: the algorithm's own traced settings by name
-    (``pgjax.settings.Setting`` with ``traced=True``: PPO-Penalty's ``kl_beta``, TRPO's
+    (``pgjax.core.settings.Setting`` with ``traced=True``: PPO-Penalty's ``kl_beta``, TRPO's
     ``max_kl``, V-trace's ``rho_bar`` and ``c_bar``, a user's own knob), read as
     ``hp.settings["max_kl"]``.
     """

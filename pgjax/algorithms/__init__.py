@@ -26,7 +26,8 @@ step by step by truncated ratios π/μ.
 
 A new surrogate, from any file (an existing entry as the template)::
 
-    from pgjax import algorithms, losses
+    from pgjax import algorithms
+    from pgjax.math import losses
 
     def spo(terms, hp):  # Simple Policy Optimization's surrogate, per element [B]
         ratio = losses.importance_ratio(terms.log_prob, terms.old_log_prob)
@@ -45,13 +46,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from pgjax import kl_control, losses
-from pgjax.estimators import GAE, MONTE_CARLO, VTRACE, Estimator, MeanBaseline
-from pgjax.fields import did_you_mean
-from pgjax.hparams import COMMON, HParams
-from pgjax.learners import JOINT, NATURAL_GRADIENT, POLICY_GRADIENT, Learner
-from pgjax.losses import PolicyTerms
-from pgjax.settings import Setting, check_declarations, declared
+from pgjax.algorithms.estimators import GAE, MONTE_CARLO, VTRACE, Estimator, MeanBaseline
+from pgjax.algorithms.learners import JOINT, NATURAL_GRADIENT, POLICY_GRADIENT, Learner
+from pgjax.core.checks import did_you_mean
+from pgjax.core.hparams import COMMON, HParams
+from pgjax.core.settings import Setting, check_declarations, declared
+from pgjax.math import kl_control, losses
+from pgjax.math.losses import PolicyTerms
 
 Array = jax.Array
 
@@ -111,17 +112,17 @@ class Algorithm(NamedTuple):
     """An entry of the registry.
 
     ``name``: what ``Config.algo`` says. ``policy_loss(terms, hparams) → [B]``: the
-    per-element surrogate to minimise (``terms``: ``pgjax.losses.PolicyTerms``, carrying at
+    per-element surrogate to minimise (``terms``: ``pgjax.math.losses.PolicyTerms``, carrying at
     least ``log_prob``, ``old_log_prob`` and ``advantages``). ``estimator``: where the weights
-    and the critic's targets come from (``pgjax.estimators``: ``GAE``, ``MONTE_CARLO``,
-    ``VTRACE``). ``learner``: how the parameters move on a batch (``pgjax.learners``:
+    and the critic's targets come from (``pgjax.algorithms.estimators``: ``GAE``, ``MONTE_CARLO``,
+    ``VTRACE``). ``learner``: how the parameters move on a batch (``pgjax.algorithms.learners``:
     ``JOINT``, ``POLICY_GRADIENT``, ``NATURAL_GRADIENT``). ``reuse``: several epochs of
     minibatches per batch; else one full-batch step. ``uses_kl``: the surrogate reads
     ``PolicyTerms.kl`` (else it is left at 0, not computed). ``defaults``: the ``Config``
     fields this algorithm sets when the user leaves them unset. ``state``: what it carries
     between updates (``AlgoState``). ``check(config)``: ``ValueError`` for settings it cannot
     use (its estimator's and learner's checks run as well). ``settings``: its own knobs
-    (``pgjax.settings.Setting``), besides those its estimator and learner declare
+    (``pgjax.core.settings.Setting``), besides those its estimator and learner declare
     (``settings_of``), held in ``Config.settings`` and, when traced, ``HParams.settings``.
     """
 
@@ -188,8 +189,12 @@ def register(algorithm: Algorithm) -> Algorithm:
         raise ValueError(f"algorithms.register: name {name!r} must be a word (no ':', ',', ' ')")
     parts = [
         ("policy_loss", callable(algorithm.policy_loss), "a function (terms, hparams) -> [B]"),
-        ("estimator", isinstance(algorithm.estimator, Estimator), "a pgjax.estimators.Estimator"),
-        ("learner", isinstance(algorithm.learner, Learner), "a pgjax.learners.Learner"),
+        (
+            "estimator",
+            isinstance(algorithm.estimator, Estimator),
+            "a pgjax.algorithms.estimators.Estimator",
+        ),
+        ("learner", isinstance(algorithm.learner, Learner), "a pgjax.algorithms.learners.Learner"),
         ("state", isinstance(algorithm.state, AlgoState), "a pgjax.algorithms.AlgoState"),
     ]
     for field, ok, allowed in parts:

@@ -11,8 +11,8 @@ value (``init`` and ``step``, as an optax transform has), named by an ``Algorith
     NATURAL_GRADIENT   TRPO's conjugate-gradient step within KL ≤ δ, the critic fit likewise
 
 The loop itself (``minibatch_loop``: shuffle, replay windows, average over devices, step) is a
-part of its own, and the optimiser a value (``Config.optimizer``, ``pgjax.optimizers``): a
-learner of your own is a loss and an optimiser, ``Learner.from_loss(name, loss, optimizer)``.
+part of its own, and the optimiser a value (``Config.optimizer``, ``pgjax.algorithms.optimizers``):
+a learner of your own is a loss and an optimiser, ``Learner.from_loss(name, loss, optimizer)``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from pgjax import losses, optimizers, trpo
-from pgjax.estimators import Batch
-from pgjax.hparams import HParams
-from pgjax.losses import PolicyTerms
+from pgjax.algorithms import optimizers
+from pgjax.algorithms.estimators import Batch
+from pgjax.core.hparams import HParams
+from pgjax.core.settings import Setting
+from pgjax.math import losses, natural_gradient
+from pgjax.math.losses import PolicyTerms
 from pgjax.nets import Memory, Params
-from pgjax.settings import Setting
 
 Array = jax.Array
 
@@ -45,8 +46,8 @@ class OptState(NamedTuple):
 
 
 def fit_optimizer(static, hp: HParams) -> optax.GradientTransformation:
-    """The optax loop's optimiser (``Config.optimizer``, ``pgjax.optimizers``), counting its
-    ``sgd_epochs × sgd_minibatches`` steps per update for the annealing."""
+    """The optax loop's optimiser (``Config.optimizer``, ``pgjax.algorithms.optimizers``),
+    counting its ``sgd_epochs × sgd_minibatches`` steps per update for the annealing."""
     steps = static.sgd_epochs * static.sgd_minibatches
     return optimizers.build(static.config.optimizer, static.config, hp, steps)
 
@@ -237,7 +238,7 @@ def minibatch_loop(
 def natural_step(static, actor_params, data: Batch, hp: HParams):
     """TRPO's policy step on the whole batch: the natural-gradient direction of the
     importance-sampled surrogate by conjugate gradient on Fisher-vector products, then a
-    backtracking line search that keeps KL(π_old‖π) ≤ δ (``pgjax.trpo``)."""
+    backtracking line search that keeps KL(π_old‖π) ≤ δ (``pgjax.math.natural_gradient``)."""
     config, net, algorithm = static.config, static.net, static.algorithm
     flat, unravel = ravel_pytree(actor_params)
 
@@ -252,7 +253,7 @@ def natural_step(static, actor_params, data: Batch, hp: HParams):
         return jnp.mean(net.dist.kl(data.old_dist_params, policy(f)))
 
     own = config.settings
-    new_flat, info = trpo.trpo_step(
+    new_flat, info = natural_gradient.trpo_step(
         surrogate,
         mean_kl,
         flat,
@@ -326,7 +327,7 @@ class Learner(NamedTuple):
     A learner that does not say so is refused under ``devices > 1``: its shards would drift
     apart, and one device's parameters would come back as the run's.
     ``check(config)``: ``ValueError`` for settings it cannot use. ``settings``: its own knobs
-    (``pgjax.settings.Setting``), in ``Config.settings``.
+    (``pgjax.core.settings.Setting``), in ``Config.settings``.
     """
 
     name: str
@@ -351,8 +352,8 @@ class Learner(NamedTuple):
 
         ``loss(static, params, mb, hp) → (scalar, stats)``: default ``loss_fn``, the joint
         loss (the algorithm's surrogate + vf_coef · critic − entropy bonus). ``optimizer``:
-        a factory ``(lr, hp) → optax.GradientTransformation`` (``pgjax.optimizers``), ``lr``
-        the annealed schedule of ``hp.lr``; default the one ``Config.optimizer`` names.
+        a factory ``(lr, hp) → optax.GradientTransformation`` (``pgjax.algorithms.optimizers``),
+        ``lr`` the annealed schedule of ``hp.lr``; default the one ``Config.optimizer`` names.
         ``settings``: the learner's own (e.g. a traced ``critic_lr`` its factory reads from
         ``hp.settings``)."""
         loss = loss_fn if loss is None else loss

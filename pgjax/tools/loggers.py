@@ -22,8 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
-from pgjax import checkpoint
-from pgjax.progress import merge
+from pgjax.tools import metrics_files
+from pgjax.tools.metrics_files import merge
 
 
 class Logger(Protocol):
@@ -168,7 +168,7 @@ class CsvLogger:
 
     def log(self, step: int, rows: dict[str, np.ndarray]) -> None:
         self.parts = [merge([*self.parts, {k: v for k, v in rows.items() if k != "update"}])]
-        checkpoint.write_metrics_csv(self.run_dir, self.parts[0])
+        metrics_files.write_metrics_csv(self.run_dir, self.parts[0])
 
     def close(self) -> None:
         pass

@@ -1,11 +1,12 @@
 """``make_train``: the stages composed into one pure, jit-compiled ``train(key[, hparams])``.
 
 Each update reads top to bottom (``update``): **collect** a rollout of ``num_steps`` steps of
-``num_envs`` environments (``pgjax.rollout``); **estimate** the weights and the critic's
-targets (``pgjax.estimators``: GAE with bootstrapping at truncations and at the rollout's end,
-or REINFORCE's returns); **learn** by the algorithm's learner (``pgjax.learners``); **report**
-the update's metrics, reduced to scalars: nothing per step is kept. The choices that shape the
-program are made once, in a ``pgjax.static.Static``.
+``num_envs`` environments (``pgjax.pipeline.rollout``); **estimate** the weights and the critic's
+targets (``pgjax.algorithms.estimators``: GAE with bootstrapping at truncations and at the
+rollout's end, or REINFORCE's returns); **learn** by the algorithm's learner
+(``pgjax.algorithms.learners``); **report** the update's metrics, reduced to scalars: nothing per
+step is kept. The choices that shape the program are made once, in a
+``pgjax.pipeline.static.Static``.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
-from pgjax import losses
-from pgjax.config import Config
+from pgjax.algorithms.estimators import Batch, estimate
+from pgjax.algorithms.learners import OptState, init_opt_state, learn
+from pgjax.core.hparams import HParams
 from pgjax.envs import ObsNorm, init_obs_norm, update_obs_norm
-from pgjax.estimators import Batch, estimate
-from pgjax.hparams import HParams
-from pgjax.learners import OptState, init_opt_state, learn
+from pgjax.math import losses
 from pgjax.nets import Params
-from pgjax.rollout import (
+from pgjax.pipeline.config import Config
+from pgjax.pipeline.rollout import (
     EnvCarry,
     EpisodeEnds,
     Trajectory,
@@ -35,7 +36,7 @@ from pgjax.rollout import (
     nonfinite_steps,
     reset,
 )
-from pgjax.static import Static, make_static
+from pgjax.pipeline.static import Static, make_static
 
 Array = jax.Array
 
@@ -43,9 +44,10 @@ Array = jax.Array
 class TrainState(NamedTuple):
     """Everything a run needs to continue.
 
-    ``params`` (``pgjax.nets.Params``); ``opt_state`` (``pgjax.learners.OptState``); ``env``
-    (environment states, current observations ``[N, ...]``, running episode statistics, a
-    recurrent policy's hidden states);
+    ``params`` (``pgjax.nets.Params``); ``opt_state``
+    (``pgjax.algorithms.learners.OptState``); ``env`` (environment states, current
+    observations ``[N, ...]``, running episode statistics, a recurrent policy's hidden
+    states);
     ``obs_norm`` (running observation statistics); ``algo``: the algorithm's own state
     (``Algorithm.state``: PPO-Penalty's β, REINFORCE's running mean, or ``()``); ``key``;
     ``update``: updates done so far (scalar int).
@@ -219,7 +221,7 @@ def make_train(
     a user's own knob by its name).
 
     ``on_update``: an optional host function called after every update with its scalars
-    (see ``make_pipeline``), e.g. ``pgjax.loggers.ProgressBar``; without it ``train`` is pure.
+    (see ``make_pipeline``), e.g. ``pgjax.tools.loggers.ProgressBar``; without it ``train`` is pure.
 
     Raises ``ValueError`` for a bad ``config`` (the field, the value and what is allowed).
     """

@@ -11,10 +11,10 @@ import jax
 
 from pgjax import algorithms
 from pgjax.algorithms import Algorithm
-from pgjax.config import Config
 from pgjax.envs import Env, EnvSpec, ObsNorm, make_env, normalize
 from pgjax.envs.base import MASK
 from pgjax.nets import ActorCritic, make_actor_critic, parse_network
+from pgjax.pipeline.config import Config
 
 Array = jax.Array
 

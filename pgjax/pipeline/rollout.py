@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from pgjax.distributions import ActionDist
+from pgjax.algorithms.trajectory import Trajectory
 from pgjax.envs import (
     Env,
     EpisodeStats,
@@ -19,33 +19,10 @@ from pgjax.envs import (
     update_episode_stats,
 )
 from pgjax.envs.base import MASK
+from pgjax.math.distributions import ActionDist
 from pgjax.nets import ActorCritic, Memory
 
 Array = jax.Array
-
-
-class Trajectory(NamedTuple):
-    """One rollout; every field has leading axes ``[T, N]``.
-
-    ``obs``: the observation acted on (raw, not normalised). ``action``: the sampled, unclipped
-    action. ``log_prob``: log π_old(a|s). ``dist_params``: π_old(·|s)'s distribution
-    parameters (logits, or mean and log-std), kept for exact KLs. ``reward``, ``terminated``,
-    ``truncated``: as the environment returned them. ``next_obs``: the true next observation,
-    the final one where the episode ended (never the reset observation), so ``V(next_obs)``
-    is the bootstrap value at a truncation. ``memory``: a recurrent policy's
-    ``pgjax.nets.Memory`` (the hidden states at the window's start ``[N, ...]`` and
-    ``first [T, N]``), what replays the window; ``None`` for a feed-forward one.
-    """
-
-    obs: Array
-    action: Array
-    log_prob: Array
-    dist_params: Any
-    reward: Array
-    terminated: Array
-    truncated: Array
-    next_obs: Array
-    memory: Memory | None = None
 
 
 class EpisodeEnds(NamedTuple):
@@ -125,22 +102,15 @@ def rollout(
         reward = ts.reward.astype(jnp.float32)
         done = jnp.logical_or(ts.terminated, ts.truncated)
         episode, ep_return, ep_length = update_episode_stats(c.episode, reward, done)
-        sums = EpisodeEnds(
-            sums.count + done.sum(),
-            sums.return_total + jnp.sum(jnp.where(done, ep_return, 0.0)),
-            sums.length_total + jnp.sum(jnp.where(done, ep_length, 0)),
-            {k: t + jnp.sum(jnp.where(done, ts.info[k], 0.0)) for k, t in sums.info_total.items()},
-        )
+        sums = _add_ended(sums, done, ep_return, ep_length, ts.info)
         transition = (c.obs, action, params, reward, ts.terminated, ts.truncated, ts.final_obs)
         if memory is not None:  # the next observation starts an episode where this one ended
             transition = (*transition, memory.first)
             memory = Memory(hidden, done)
         return (EnvCarry(env_state, ts.obs, episode, memory), sums), transition
 
-    zero = jnp.zeros((), jnp.int32)
-    info = {k: jnp.zeros(()) for k in spec.episode_info}
     start = carry.memory
-    init = (carry, EpisodeEnds(zero, jnp.zeros(()), zero, info))
+    init = (carry, _no_ends(spec.episode_info))
     (carry, ends), steps = jax.lax.scan(step, init, (noise, env_keys))
     obs, action, dist_params, reward, term, trunc, next_obs = steps[:7]
     memory = None if start is None else Memory(start.hidden, steps[7])
@@ -148,6 +118,25 @@ def rollout(
     log_prob = dist.log_prob(dist_params, action)
     traj = Trajectory(obs, action, log_prob, dist_params, reward, term, trunc, next_obs, memory)
     return carry, traj, ends
+
+
+def _no_ends(names: tuple[str, ...]) -> EpisodeEnds:
+    """``EpisodeEnds`` of no episode (the statistics ``names`` at 0)."""
+    zero = jnp.zeros((), jnp.int32)
+    return EpisodeEnds(zero, jnp.zeros(()), zero, {k: jnp.zeros(()) for k in names})
+
+
+def _add_ended(
+    sums: EpisodeEnds, done: Array, ep_return: Array, ep_length: Array, info: dict[str, Array]
+) -> EpisodeEnds:
+    """``sums`` with the episodes that ended at this step added (``done [N]``, and their
+    returns, lengths and statistics ``[N]``)."""
+    return EpisodeEnds(
+        sums.count + done.sum(),
+        sums.return_total + jnp.sum(jnp.where(done, ep_return, 0.0)),
+        sums.length_total + jnp.sum(jnp.where(done, ep_length, 0)),
+        {k: t + jnp.sum(jnp.where(done, info[k], 0.0)) for k, t in sums.info_total.items()},
+    )
 
 
 def nonfinite_steps(traj: Trajectory) -> Array:
@@ -173,7 +162,7 @@ def no_legal_action(traj: Trajectory) -> Array:
 def collect(
     static, params, obs_norm: ObsNorm, carry: EnvCarry, key: Array
 ) -> tuple[EnvCarry, Trajectory, EpisodeEnds]:
-    """The run's rollout (``static``: its ``pgjax.static.Static``) under the current policy
+    """The run's rollout (``static``: its ``pgjax.pipeline.static.Static``) under the current policy
     ``params``: ``Config.num_steps`` steps of this device's environments from ``carry``."""
     net = static.net
     if carry.memory is None:

@@ -1,7 +1,7 @@
 """The optimisers as values: a name (``Config.optimizer``, ``Config.policy_optimizer``) gives a
 factory that builds an optax ``GradientTransformation`` from the learning rate and the traced
 hyperparameters, so that a run's optimiser is any optax chain without touching the loop that
-steps it (``pgjax.learners.minibatch_loop``).
+steps it (``pgjax.algorithms.learners.minibatch_loop``).
 
     adam      global-norm clip (max_grad_norm), Adam (eps 1e-5), the learning rate: the default
               (PureJaxRL's and CleanRL's PPO)
@@ -11,7 +11,7 @@ steps it (``pgjax.learners.minibatch_loop``).
 A factory of your own, from any file (``pgjax train --import my_opt --optimizer lion``)::
 
     import optax
-    from pgjax import optimizers
+    from pgjax.algorithms import optimizers
 
     @optimizers.register("lion")
     def lion(lr, hp):
@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from pgjax.fields import did_you_mean
+from pgjax.core.checks import did_you_mean
 
 Factory = Callable[[Any, Any], optax.GradientTransformation]
 """``factory(lr, hparams) → optax.GradientTransformation``."""
@@ -68,8 +68,8 @@ def get(name: str, field: str = "optimizer") -> Factory:
         return REGISTRY[name]
     raise ValueError(
         f"Config.{field}={name!r} is unknown{did_you_mean(str(name), names())}; allowed: "
-        f"{', '.join(names())}; your own: pgjax.optimizers.register(name, factory), and on the "
-        "command line --import the module that registers it"
+        f"{', '.join(names())}; your own: pgjax.algorithms.optimizers.register(name, factory), "
+        "and on the command line --import the module that registers it"
     )
 
 

@@ -2,15 +2,15 @@
 and a clean stop; what ``pgjax train`` does, for a notebook or a script too.
 
     from pgjax import Config
-    from pgjax.loggers import ProgressBar
-    from pgjax.runner import run
+    from pgjax.tools.loggers import ProgressBar
+    from pgjax.tools.session import run
     config = Config(total_timesteps=200_000)
     result = run(config, seed=0, run_dir="runs/a",
                  loggers=[ProgressBar(config.num_updates, config.batch_size)])
     run(config.replace(total_timesteps=400_000), seed=0, run_dir="runs/a", resume=True)
 
 A run folder holds ``config.json``, ``metrics.csv``, ``curve.png`` and
-``checkpoint.msgpack`` (``pgjax.checkpoint``); it is held by one process at a time.
+``checkpoint.msgpack`` (``pgjax.tools.checkpoint``); it is held by one process at a time.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from typing import Any
 import jax
 import numpy as np
 
-from pgjax import checkpoint
-from pgjax.config import Config, check_seed
 from pgjax.envs import Env, make_env
-from pgjax.loggers import CsvLogger, Logger
-from pgjax.progress import ChunkReport, merge, train_in_chunks
-from pgjax.train import TrainResult, TrainState, num_devices
+from pgjax.pipeline.config import Config, check_seed
+from pgjax.pipeline.train import TrainResult, TrainState, num_devices
+from pgjax.tools import checkpoint, config_file, folders, metrics_files
+from pgjax.tools.chunks import ChunkReport, train_in_chunks
+from pgjax.tools.loggers import CsvLogger, Logger
+from pgjax.tools.metrics_files import merge
 
 
 def run(
@@ -61,7 +62,7 @@ def run(
     With ``run_dir``: the folder is held for the run, checked writable first; ``config.json``
     is written, then after each chunk the checkpoint and ``metrics.csv`` (the checkpoint is
     never replaced by a non-finite one: a diverging run stops with
-    ``pgjax.progress.DivergedError``), and ``curve.png`` at the end. A new run's folder must be
+    ``pgjax.tools.chunks.DivergedError``), and ``curve.png`` at the end. A new run's folder must be
     new or empty (``CheckpointError`` otherwise, naming what it holds); ``overwrite`` writes
     into it anyway, replacing a run it holds (pgjax's own files; the others stay). If the run
     fails before its first checkpoint, the files it made (and the folder, if it made it) are
@@ -81,19 +82,19 @@ def run(
             preflight(config)
             return _chunks(config, seed, None, loggers, num_chunks, should_stop, state, metrics)
         if resume:
-            folder = _held(checkpoint.check_writable(run_dir, "run_dir"))
+            folder = _held(folders.check_writable(run_dir, "run_dir"))
         else:
             preflight(config)
-            folder = checkpoint.new_run(run_dir, overwrite, "run_dir")
+            folder = folders.new_run(run_dir, overwrite, "run_dir")
         with folder as run_dir:
-            if resume and state is None and (run_dir / checkpoint.CHECKPOINT_FILE).exists():
+            if resume and state is None and (run_dir / folders.CHECKPOINT_FILE).exists():
                 state, metrics = checkpoint.restore(run_dir, config, seed)
-            checkpoint.save_config(run_dir, config, seed, imports)
+            config_file.save_config(run_dir, config, seed, imports)
             loggers.append(CsvLogger(run_dir, metrics))
             result = _chunks(
                 config, seed, run_dir, loggers, num_chunks, should_stop, state, metrics
             )
-            checkpoint.plot_curve(run_dir, result.metrics, f"{config.algo} on {config.env}")
+            metrics_files.plot_curve(run_dir, result.metrics, f"{config.algo} on {config.env}")
             return result
     finally:
         for logger in loggers:
@@ -102,7 +103,7 @@ def run(
 
 @contextlib.contextmanager
 def _held(run_dir: Path) -> Iterator[Path]:
-    with checkpoint.hold(run_dir):
+    with folders.hold(run_dir):
         yield run_dir
 
 
@@ -153,7 +154,7 @@ def _bytes(tree: Any) -> int:
 def estimate_memory(config: Config, env: Env) -> int:
     """A lower bound, in bytes, on the memory a run of ``config`` holds during an update: the
     ``num_envs`` environments' states and observations, and the rollout's ``[T, N]`` arrays
-    that learning reads (``pgjax.rollout.Trajectory``: two observations, the action, the
+    that learning reads (``pgjax.pipeline.rollout.Trajectory``: two observations, the action, the
     distribution's parameters and four scalars per step); learning's own arrays come on top.
     Found from shapes alone (``jax.eval_shape``): nothing is allocated."""
     n, spec = config.num_envs, env.spec
@@ -222,7 +223,7 @@ def _chunks(config, seed, run_dir, loggers, num_chunks, should_stop, state, metr
         done = report.updates_done
         rows = {"update": np.arange(done - n + 1, done + 1), **rows}
         try:
-            with checkpoint.SAVING:  # the checkpoint and metrics.csv together, or neither
+            with folders.SAVING:  # the checkpoint and metrics.csv together, or neither
                 if run_dir is not None:
                     checkpoint.save_checkpoint(run_dir, state, parts[0], config, seed)
                     saved[0] = done
@@ -232,7 +233,7 @@ def _chunks(config, seed, run_dir, loggers, num_chunks, should_stop, state, metr
         except OSError as error:
             if run_dir is None:
                 raise
-            raise checkpoint.SaveError(run_dir, done, saved[0], error) from error
+            raise folders.SaveError(run_dir, done, saved[0], error) from error
 
     return train_in_chunks(
         config,
@@ -281,7 +282,7 @@ class StopOnSignals:
     chunk holds for as long as it runs (minutes on Brax or Craftax). So the signals are heard
     by a thread of their own, woken through ``signal.set_wakeup_fd`` as a signal arrives. What
     the second does: ``quit_now()`` at once, from that thread, where given (``pgjax train``
-    waits for any file being written, ``pgjax.checkpoint.SAVING``, and ends the process keeping
+    waits for any file being written, ``pgjax.tools.folders.SAVING``, and ends the process keeping
     the last checkpoint); else ``KeyboardInterrupt`` in the main thread when it next runs
     Python (after the chunk: a notebook's kernel is never ended from here).
 

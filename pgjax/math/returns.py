@@ -203,17 +203,10 @@ def vtrace(
     ``discounted_returns(...)`` and that minus V(s_t); ρ̄ bounds the fixed point the policy
     learns toward, c̄ the variance of the traces.
 
-    Args:
-      rewards: ``[T]``, as for ``gae``.
-      values: ``[T]``, as for ``gae``.
-      next_values: ``[T]``, as for ``gae``.
-      terminated: ``[T]``, as for ``gae``.
-      truncated: ``[T]``, as for ``gae``.
-      log_rhos: ``[T]`` float, log π(a_t|s_t) − log μ(a_t|s_t) (carries no gradient).
-      gamma: scalar discount.
-      lam: λ in [0, 1], scalar or ``[T]``.
-      rho_bar: ρ̄ (a scalar, may be ``inf``).
-      c_bar: c̄ (a scalar, may be ``inf``).
+    The inputs: ``rewards``, ``values``, ``next_values``, ``terminated``, ``truncated``, each
+    ``[T]`` as for ``gae``; ``log_rhos [T]``, log π(a_t|s_t) − log μ(a_t|s_t) (carries no
+    gradient); ``gamma`` a scalar; ``lam`` λ in [0, 1], scalar or ``[T]``; ``rho_bar``,
+    ``c_bar``: ρ̄ and c̄ (scalars, may be ``inf``).
 
     Returns:
       ``(v [T], A [T])``: the targets and the advantages, both without gradient.
@@ -227,13 +220,7 @@ def vtrace(
     not_term = 1.0 - _as_float(terminated)
     not_done = 1.0 - _as_float(jnp.logical_or(terminated, truncated))
     deltas = rho * (rewards + gamma * not_term * next_values - values)
-
-    def step(acc_next, x):
-        delta, nd, c_t = x
-        acc = delta + gamma * nd * c_t * acc_next
-        return acc, acc
-
-    _, acc = jax.lax.scan(step, jnp.zeros((), deltas.dtype), (deltas, not_done, c), reverse=True)
+    acc = _traces(deltas, gamma, not_done, c)
     targets = values + acc
     # v'_t = V(s'_t) + λ_t (v_{t+1} − V(s_{t+1})) inside an episode (where V(s'_t) is
     # V(s_{t+1})), the bootstrap V(s'_t) after a cut and at the window's end
@@ -242,3 +229,16 @@ def vtrace(
     next_target = next_values + inside * lam * following
     advantages = rho * (rewards + gamma * not_term * next_target - values)
     return targets, advantages
+
+
+def _traces(deltas: Array, gamma: float | Array, not_done: Array, c: Array) -> Array:
+    """V-trace's v_t − V(s_t) ``[T]``: δ_t + γ (1 − done_t) c_t (v_{t+1} − V(s_{t+1})), from the
+    end of the window back (0 after it)."""
+
+    def step(acc_next, x):
+        delta, nd, c_t = x
+        acc = delta + gamma * nd * c_t * acc_next
+        return acc, acc
+
+    _, acc = jax.lax.scan(step, jnp.zeros((), deltas.dtype), (deltas, not_done, c), reverse=True)
+    return acc

@@ -12,7 +12,7 @@
 Flags, defaults and help text come from ``Config`` and its field docstrings (through tyro).
 A ``Config`` flag counts as given when it is on the command line; the fields not given
 resolve as ``Config`` resolves them (the environment's preset, its settings, the algorithm's
-defaults, ``pgjax.config.DEFAULTS``), and ``pgjax train`` prints those that differ from
+defaults, ``pgjax.pipeline.config.DEFAULTS``), and ``pgjax train`` prints those that differ from
 ``DEFAULTS``.
 A user's mistake ends with a one-line ``pgjax: …`` message on stderr and exit status 2, never
 a traceback; a failed run (diverged, a full disk) with status 1; Ctrl-C, SIGTERM and SIGHUP
@@ -47,17 +47,16 @@ import tyro
 
 from pgjax.algorithms import names as algorithm_names
 from pgjax.algorithms import settings_of
-from pgjax.config import DEFAULTS, Config, check_seed
-from pgjax.hparams import COMMON
-from pgjax.settings import Setting
-from pgjax.train import num_devices
+from pgjax.core.hparams import COMMON
+from pgjax.core.settings import Setting
+from pgjax.pipeline.config import DEFAULTS, Config, check_seed
 
 EXIT_FAILED = 1
 """Exit status of a run that failed (diverged, or an environment's fault)."""
 EXIT_USAGE = 2
 """Exit status of a user's mistake: a one-line message, nothing written."""
 EXIT_INTERRUPTED = 130
-"""Exit status after Ctrl-C (SIGTERM: 143, SIGHUP: 129, ``runner.exit_status``)."""
+"""Exit status after Ctrl-C (SIGTERM: 143, SIGHUP: 129, ``session.exit_status``)."""
 
 
 def _field_docs(cls: type) -> dict[str, str]:
@@ -146,7 +145,7 @@ ConfigFlags = _config_flags()
 
 Tracker = str
 """Where ``--log`` sends the metrics besides the run folder's metrics.csv: ``csv`` and each
-sink of ``pgjax.tracking.TRACKERS`` (checked after ``--import``, which may register more)."""
+sink of ``pgjax.tools.tracking.TRACKERS`` (checked after ``--import``, which may register more)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +183,7 @@ class _TrainArgs:
     log: Annotated[tuple[Tracker, ...], tyro.conf.UseAppendAction] = ()
     """Also log every metric per update to tensorboard (<run folder>/tensorboard; pip install
     'pgjax[tensorboard]') or wandb (pip install 'pgjax[wandb]'; WANDB_MODE=offline without a
-    network), or a sink of your own registered by pgjax.tracking.register in a module named
+    network), or a sink of your own registered by pgjax.tools.tracking.register in a module named
     by --import; repeatable. metrics.csv is always written. A resumed run continues the same
     tracked run (give --log again)."""
     wandb_project: str = "pgjax"
@@ -408,8 +407,8 @@ def _given(argv: list[str], *flags: str) -> bool:
 
 
 def run_train(args: TrainArgs, argv: list[str], own: dict | None = None) -> int:
-    from pgjax import checkpoint
-    from pgjax.runner import preflight
+    from pgjax.tools import folders
+    from pgjax.tools.session import preflight
 
     if args.chunks < 1:
         raise UserError(f"--chunks={args.chunks}: must be a positive integer")
@@ -420,7 +419,7 @@ def run_train(args: TrainArgs, argv: list[str], own: dict | None = None) -> int:
                 "--requeue starts the run in --run-dir DIR, or resumes the one DIR holds: give "
                 "--run-dir DIR, without --resume or --overwrite"
             )
-        if (Path(args.run_dir) / checkpoint.CONFIG_FILE).is_file():
+        if (Path(args.run_dir) / folders.CONFIG_FILE).is_file():
             return _continue(args, argv, Path(args.run_dir), "--requeue", own)
     elif args.resume:
         if args.overwrite:
@@ -432,19 +431,19 @@ def run_train(args: TrainArgs, argv: list[str], own: dict | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     env = re.sub(r"[^\w.-]+", "_", config.env)  # brax/ant:backend=spring: one folder
     run_dir = Path(args.run_dir or f"runs/{env}-{config.algo}-{stamp}")
-    with checkpoint.new_run(run_dir, args.overwrite, "--run-dir"):
+    with folders.new_run(run_dir, args.overwrite, "--run-dir"):
         return _train(args, config, seed, run_dir, None, None)
 
 
 def _continue(args: TrainArgs, argv: list[str], run_dir: Path, flag: str, own=None) -> int:
     """Continue the run ``run_dir`` holds (``--resume``, or ``--requeue`` of a folder that
     holds a run), held by this process."""
-    from pgjax import checkpoint
+    from pgjax.tools import config_file, folders
 
     import_run_modules(run_dir)
-    checkpoint.load_config(run_dir)  # a clear error if it is not a run folder
-    checkpoint.check_writable(run_dir, flag)
-    with checkpoint.hold(run_dir):  # one process at a time in a run folder
+    config_file.load_config(run_dir)  # a clear error if it is not a run folder
+    folders.check_writable(run_dir, flag)
+    with folders.hold(run_dir):  # one process at a time in a run folder
         if flag == "--requeue":
             config, seed, state, metrics = _requeued(args, argv, run_dir, own)
         else:
@@ -460,9 +459,9 @@ def _requeued(args: TrainArgs, argv: list[str], run_dir: Path, own: dict | None 
     """``_resumed`` for ``--requeue``: the flags (the same job script line at every start)
     must give the run's own config and seed, ``--total-timesteps`` aside; a ``UserError``
     naming each field that differs."""
-    from pgjax import checkpoint
+    from pgjax.tools import config_file
 
-    recorded, seed = checkpoint.load_config(run_dir)
+    recorded, seed = config_file.load_config(run_dir)
     given = _flags_config(args, argv, own)
     differ = [
         f"{f.name}={getattr(given, f.name)!r} (the run's: {getattr(recorded, f.name)!r})"
@@ -482,9 +481,9 @@ def _requeued(args: TrainArgs, argv: list[str], run_dir: Path, own: dict | None 
 def _resumed(args: TrainArgs, argv: list[str], run_dir: Path, own: dict | None = None):
     """The held run's config (with a new --total-timesteps), seed, state and metrics; state
     and metrics ``None`` where it saved no checkpoint yet (it starts from update 0)."""
-    from pgjax import checkpoint
+    from pgjax.tools import config_file
 
-    config, seed = checkpoint.load_config(run_dir)
+    config, seed = config_file.load_config(run_dir)
     given = given_fields(argv) - {"total_timesteps"}
     changed = [
         f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(Config) if f.name in given
@@ -506,10 +505,11 @@ def _resumed(args: TrainArgs, argv: list[str], run_dir: Path, own: dict | None =
 def _restored(run_dir: Path, config: Config, seed: int):
     """``config``'s run in ``run_dir``: (config, seed, state, metrics), state and metrics
     ``None`` where it saved no checkpoint yet."""
-    from pgjax import checkpoint
+    from pgjax.pipeline.train import num_devices
+    from pgjax.tools import checkpoint, folders
 
     num_devices(config)
-    if not (run_dir / checkpoint.CHECKPOINT_FILE).exists():
+    if not (run_dir / folders.CHECKPOINT_FILE).exists():
         print(f"pgjax: resuming {run_dir} from the start (it saved no checkpoint)")
         return config, seed, None, None
     state, metrics = checkpoint.restore(run_dir, config, seed)
@@ -519,16 +519,16 @@ def _restored(run_dir: Path, config: Config, seed: int):
 
 
 def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, metrics) -> int:
-    from pgjax import checkpoint
-    from pgjax.loggers import ChunkLines, ProgressBar
-    from pgjax.progress import final_return
-    from pgjax.runner import StopOnSignals, exit_status, run, signal_name
+    from pgjax.tools import folders
+    from pgjax.tools.chunks import final_return
+    from pgjax.tools.loggers import ChunkLines, ProgressBar
+    from pgjax.tools.session import StopOnSignals, exit_status, run, signal_name
 
     print(f"pgjax: {_describe(config)}")
     settings = ", ".join(
         f"{name}={value!r} ({source})" for name, value, source in config.resolved()
     )
-    print(f"pgjax: settings besides pgjax.config.DEFAULTS: {settings or 'none'}")
+    print(f"pgjax: settings besides pgjax.pipeline.config.DEFAULTS: {settings or 'none'}")
     print(f"pgjax: run folder {run_dir}")
     _warn_chunks(args.chunks, config.num_updates)
     line = ProgressBar if args.progress else ChunkLines
@@ -569,8 +569,8 @@ def _train(args: TrainArgs, config: Config, seed: int, run_dir: Path, state, met
     )
     print(
         f"pgjax: done in {seconds:.1f}s: {outcome}; wrote {run_dir}/"
-        f"{{{checkpoint.CONFIG_FILE}, {checkpoint.METRICS_FILE}, {checkpoint.CURVE_FILE}, "
-        f"{checkpoint.CHECKPOINT_FILE}}}"
+        f"{{{folders.CONFIG_FILE}, {folders.METRICS_FILE}, {folders.CURVE_FILE}, "
+        f"{folders.CHECKPOINT_FILE}}}"
     )
     return 0
 
@@ -596,14 +596,14 @@ def _warn_chunks(chunks: int, num_updates: int) -> None:
 
 def _quit_now(message: str, signum: Callable[[], int | None]) -> Callable[[], None]:
     """What a second signal does (``StopOnSignals``): wait up to 10 s for a file being written
-    (``checkpoint.SAVING``: a checkpoint and its metrics.csv are never left apart), print
+    (``folders.SAVING``: a checkpoint and its metrics.csv are never left apart), print
     ``message`` and end the process with the exit status of the first signal (``signum()``:
     130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
-    from pgjax import checkpoint
-    from pgjax.runner import exit_status
+    from pgjax.tools import folders
+    from pgjax.tools.session import exit_status
 
     def quit_now() -> None:
-        checkpoint.SAVING.acquire(timeout=10)
+        folders.SAVING.acquire(timeout=10)
         with contextlib.suppress(OSError, ValueError):  # the terminal may be gone (SIGHUP)
             print(message, file=sys.stderr, flush=True)
             sys.stdout.flush()
@@ -615,7 +615,7 @@ def _quit_now(message: str, signum: Callable[[], int | None]) -> Callable[[], No
 def _require_trackers(trackers: tuple[str, ...]) -> None:
     """A ``UserError`` naming the sinks there are for a ``--log`` name none is registered
     as, and the install where a tracker's library is missing."""
-    from pgjax.tracking import check_names, require
+    from pgjax.tools.tracking import check_names, require
 
     try:
         check_names(trackers)
@@ -631,7 +631,7 @@ def _require_trackers(trackers: tuple[str, ...]) -> None:
 
 def _trackers(args: TrainArgs, run_dir: Path, config: Config, seed: int) -> list:
     """The ``--log`` loggers of a run, writing into its folder."""
-    from pgjax.tracking import make_loggers
+    from pgjax.tools.tracking import make_loggers
 
     return make_loggers(list(args.log), run_dir, config, seed, project=args.wandb_project)
 
@@ -643,9 +643,9 @@ def run_eval(args: EvalArgs) -> int:
     import jax
     import numpy as np
 
-    from pgjax import checkpoint
-    from pgjax.evaluate import MAX_EPISODES, evaluate, record_episode
-    from pgjax.render import can_render, check_path, renderable, save
+    from pgjax.tools import checkpoint, config_file, folders
+    from pgjax.tools.evaluate import MAX_EPISODES, evaluate, record_episode
+    from pgjax.tools.render import can_render, check_path, renderable, save
 
     if not 1 <= args.episodes <= MAX_EPISODES:
         raise UserError(
@@ -655,12 +655,12 @@ def run_eval(args: EvalArgs) -> int:
     if args.batch < 1:
         raise UserError(f"--batch={args.batch}: must be a positive integer")
     import_run_modules(args.run_dir)
-    config, seed = checkpoint.load_config(args.run_dir)
+    config, seed = config_file.load_config(args.run_dir)
     if args.render:
         if not can_render(config.env):
             raise UserError(f"cannot render {config.env}; renderable: {', '.join(renderable())}")
         check_path(config.env, args.render)
-        checkpoint.check_writable(Path(args.render).parent, "--render")
+        folders.check_writable(Path(args.render).parent, "--render")
     state, _ = checkpoint.restore(args.run_dir, config, seed)
     key = jax.random.key(args.seed)
     batches = -(-args.episodes // args.batch)
@@ -729,8 +729,8 @@ def split_grid(argv: list[str]) -> tuple[list[str], dict[str, list[float]]]:
 def run_sweep(
     args: SweepArgs, grid: dict[str, list[float]], argv: list[str], own: dict | None = None
 ) -> int:
-    from pgjax import checkpoint, sweep
-    from pgjax.runner import preflight
+    from pgjax.tools import folders, sweep
+    from pgjax.tools.session import preflight
 
     if args.seeds < 1:
         raise UserError(f"--seeds={args.seeds}: must be a positive integer")
@@ -751,9 +751,9 @@ def run_sweep(
     out = Path(args.out or f"runs/sweep-{time.strftime('%Y%m%d-%H%M%S')}")
     asked = sweep.request(config, grid, args.seeds, per_call)
     if not (args.resume and (out / sweep.SWEEP_FILE).is_file()):
-        checkpoint.check_new_folder(out, args.overwrite, "--out")
-    checkpoint.check_writable(out, "--out")
-    with checkpoint.hold(out):  # one process at a time in a sweep folder
+        folders.check_new_folder(out, args.overwrite, "--out")
+    folders.check_writable(out, "--out")
+    with folders.hold(out):  # one process at a time in a sweep folder
         parts = _sweep_folder(out, asked, args, points or [{}], per_call)
         return _sweep(args, config, grid, points, per_call, out, parts)
 
@@ -780,7 +780,7 @@ def _sweep_folder(out: Path, asked: dict, args: SweepArgs, points: list, per_cal
     (``sweep.json``)."""
     import json
 
-    from pgjax import checkpoint, sweep
+    from pgjax.tools import folders, sweep
 
     recorded = out / sweep.SWEEP_FILE
     if args.resume and recorded.is_file():
@@ -804,16 +804,16 @@ def _sweep_folder(out: Path, asked: dict, args: SweepArgs, points: list, per_cal
             (out / name).unlink(missing_ok=True)
         for name in ("runs", sweep.CALLS_FOLDER):
             shutil.rmtree(out / name, ignore_errors=True)
-    checkpoint.write_atomic(recorded, json.dumps(asked, indent=2).encode())
+    folders.write_atomic(recorded, json.dumps(asked, indent=2).encode())
     return []
 
 
 def _sweep(args, config, grid, points, per_call, out: Path, parts: list) -> int:
     """Train the calls of the sweep not in ``parts`` yet, each saved as it finishes; write the
     table and the plot; the exit status."""
-    from pgjax import sweep
-    from pgjax.loggers import ProgressBar
-    from pgjax.runner import StopOnSignals, exit_status, signal_name
+    from pgjax.tools import sweep
+    from pgjax.tools.loggers import ProgressBar
+    from pgjax.tools.session import StopOnSignals, exit_status, signal_name
 
     calls = -(-max(len(points), 1) // per_call)
     print(f"pgjax: sweep of {len(points)} settings x {args.seeds} seeds: {_describe(config)}")
@@ -845,7 +845,7 @@ def _sweep(args, config, grid, points, per_call, out: Path, parts: list) -> int:
                 sweep.save_call(out, len(parts), part)
                 parts.append(part)
                 if set(args.log) - {"csv"}:
-                    from pgjax.tracking import log_sweep
+                    from pgjax.tools.tracking import log_sweep
 
                     log_sweep(list(args.log), out, config, part, project=args.wandb_project)
                 if stop():
@@ -863,7 +863,7 @@ def _write_sweep(
 ) -> int:
     """Print the table of the settings finished (``parts``), save it and the plot in ``out``;
     the exit status. ``stopped``: what stopped the sweep early (``SIGTERM``...), if it was."""
-    from pgjax import checkpoint, sweep
+    from pgjax.tools import folders, sweep
 
     done = sum(len(p.settings) for p in parts)
     if not parts:
@@ -873,7 +873,7 @@ def _write_sweep(
     text = sweep.table(result, config)
     print(text)
     try:
-        checkpoint.write_atomic(out / "sweep.md", text.encode())
+        folders.write_atomic(out / "sweep.md", text.encode())
         sweep.plot(result, config, out / "sweep.png")
     except OSError as error:
         print(f"pgjax: the table above could not be saved: {_os_error(error)}", file=sys.stderr)
@@ -980,9 +980,9 @@ def _user_traceback(frames: list[traceback.FrameSummary]) -> str:
 def import_run_modules(run_dir: str | Path) -> None:
     """Import the modules a run folder records (it was trained with ``--import``), before its
     config is read: its environment or algorithm may be registered there."""
-    from pgjax import checkpoint
+    from pgjax.tools import config_file
 
-    _import(checkpoint.load_imports(run_dir), f"{run_dir} was trained with --import")
+    _import(config_file.load_imports(run_dir), f"{run_dir} was trained with --import")
 
 
 def _parse(argv: list[str]):
@@ -1001,8 +1001,7 @@ def _parse(argv: list[str]):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from pgjax.checkpoint import CheckpointError, SaveError
-    from pgjax.progress import DivergedError
+    from pgjax.tools.folders import CheckpointError, SaveError
 
     try:
         argv = import_modules(argv)
@@ -1025,7 +1024,11 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (raised at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         print(f"{getattr(error, 'trace', '')}pgjax: {error}{where}", file=sys.stderr)
         return EXIT_USAGE
-    except DivergedError as error:
+    except FloatingPointError as error:
+        from pgjax.tools.chunks import DivergedError  # here: --help needs no training code
+
+        if not isinstance(error, DivergedError):
+            raise
         print(f"pgjax: {error}", file=sys.stderr)
         return EXIT_FAILED
     except SaveError as error:  # a full disk while saving: the last checkpoint stays intact

@@ -2,8 +2,8 @@
 observation channels, Craftax by its own renderer, to a GIF (Pillow: no display, no gym
 needed); Brax to its own HTML viewer.
 
-    from pgjax.evaluate import record_episode
-    from pgjax.render import save_gif
+    from pgjax.tools.evaluate import record_episode
+    from pgjax.tools.render import save_gif
     save_gif(config.env, record_episode(config, result.state, jax.random.key(0)), "out.gif")
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from pgjax.envs.registry import base_name, renderer
-from pgjax.evaluate import Episode
+from pgjax.tools.evaluate import Episode
 
 W, H = 400, 300
 _BG, _FG, _ACCENT = (255, 255, 255), (40, 40, 40), (204, 102, 51)

@@ -1,14 +1,14 @@
 """Settings that learn, one per (environment, algorithm), each measured by a script in
 ``benchmarks/``. ``Config(algo=A, env=E)`` uses them for every field left unset
-(``pgjax.config``): the pair's own preset where there is one, else the environment's fields of
-its PPO preset (``ENV_FIELDS``), with the algorithm's defaults for the rest.
+(``pgjax.pipeline.config``): the pair's own preset where there is one, else the environment's
+fields of its PPO preset (``ENV_FIELDS``), with the algorithm's defaults for the rest.
 
     from pgjax import Config
     config = Config(env="Breakout-MinAtar", total_timesteps=5_000_000)  # the preset, longer
     preset("Breakout-MinAtar")                                          # the preset itself
 
 This module holds plain dicts of fields (``Config`` reads them while it is built); it builds
-no environment and imports no config (``pgjax.config.preset`` makes a preset's ``Config``).
+no environment and imports no config (``pgjax.pipeline.config.preset`` makes a preset's ``Config``).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
         hidden_sizes=(256, 256),
     )
 
-# Tasks that need memory (pgjax.envs.memory, and bsuite's MemoryChain): a small GRU learns the
+# Tasks that need memory (pgjax.envs.memory_tasks, and bsuite's MemoryChain): a small GRU learns the
 # first two in 100k steps over 8 seeds (benchmarks/memory.py), where a feed-forward policy stays
 # at chance. MaskedCartPole: PureJaxRL's CartPole settings with a 32-unit GRU after one 64-wide
 # layer, and observations normalised (the angle's steps are hundredths of a radian: scaled up,

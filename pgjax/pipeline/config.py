@@ -3,9 +3,10 @@
 Every field but ``algo``, ``env``, ``kl_target``, ``devices`` and ``presets`` may be left unset
 (``None``); each unset field resolves, in order, from:
 
-1. the (env, algo) pair's own preset (``pgjax.presets``: settings measured to learn it);
-2. else the environment's settings, taken from its PPO preset (``pgjax.presets.ENV_FIELDS``:
-   budget, γ, entropy bonus, reward scale, observation normalisation, network…);
+1. the (env, algo) pair's own preset (``pgjax.pipeline.presets``: settings measured to learn it);
+2. else the environment's settings, taken from its PPO preset
+   (``pgjax.pipeline.presets.ENV_FIELDS``: budget, γ, entropy bonus, reward scale,
+   observation normalisation, network…);
 3. the algorithm's defaults (``pgjax.algorithms.get(algo).defaults``: sizes, learning rate);
 4. the global defaults (``DEFAULTS``: PureJaxRL's CartPole settings).
 
@@ -18,7 +19,7 @@ program. The numeric hyperparameters listed in ``HParams`` can instead be passed
 
 The fields here are those every run has. What belongs to one algorithm (PPO-Penalty's β,
 TRPO's trust region, V-trace's cuts, REINFORCE's return and baseline, a user's own knob) is
-declared by the part that reads it (``pgjax.settings.Setting``, on the ``Algorithm``, its
+declared by the part that reads it (``pgjax.core.settings.Setting``, on the ``Algorithm``, its
 ``Estimator`` or its ``Learner``) and held in ``Config.settings``:
 ``Config(algo="trpo", settings={"max_kl": 0.02})``, or as a keyword,
 ``Config(algo="trpo", max_kl=0.02)``. Unset settings take the preset's value, else the
@@ -33,11 +34,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pgjax import algorithms, optimizers
-from pgjax.algorithms import PPO_DEFAULTS
-from pgjax.envs import check_env
-from pgjax.envs.registry import base_name
-from pgjax.fields import (
+from pgjax import algorithms
+from pgjax.algorithms import PPO_DEFAULTS, optimizers
+from pgjax.core.checks import (
     INT32_MAX,
     check_choice,
     check_interval,
@@ -45,10 +44,12 @@ from pgjax.fields import (
     is_finite,
     is_positive_int,
 )
-from pgjax.hparams import COMMON, HParams
+from pgjax.core.hparams import COMMON, HParams
+from pgjax.core.settings import Setting, Settings, unknown
+from pgjax.envs import check_env
+from pgjax.envs.registry import base_name
 from pgjax.nets import ACTIVATIONS, parse_network
-from pgjax.presets import PRESETS, settings
-from pgjax.settings import Setting, Settings, unknown
+from pgjax.pipeline.presets import PRESETS, settings
 
 ACTION_DISTS = ("auto", "gaussian", "tanh_normal")
 BOOLEANS = ("anneal_lr", "normalize_obs", "normalize_advantages", "shared_torso", "vf_clip")
@@ -141,7 +142,7 @@ class Config:
     """Actor and critic share one torso, each with its own head, and the critic's loss trains
     the features the policy reads (as in PPO's Atari code). About half the network's work of
     two separate torsos of the same width. Only for algorithms that fit policy and critic by
-    one loss (a joint ``Learner``, ``pgjax.learners.JOINT``)."""
+    one loss (a joint ``Learner``, ``pgjax.algorithms.learners.JOINT``)."""
     network: str | None = None
     """Torso: ``mlp`` (flattens the observation), ``cnn`` (image observations), ``auto``
     (``cnn`` for observations of rank 3, else ``mlp``), or a name given to
@@ -159,10 +160,10 @@ class Config:
     with the log-determinant in log π; Brax's choice), or ``auto`` (categorical for discrete
     actions, ``gaussian`` for continuous)."""
     optimizer: str | None = None
-    """The optimiser, by name (``pgjax.optimizers``): ``adam`` (eps 1e-5, after a global-norm
-    clip of max_grad_norm: the default), ``rmsprop``, ``sgd``, or your own, registered by
-    ``pgjax.optimizers.register``. Where the policy steps apart (REINFORCE, TRPO) this is the
-    critic's."""
+    """The optimiser, by name (``pgjax.algorithms.optimizers``): ``adam`` (eps 1e-5, after a
+    global-norm clip of max_grad_norm: the default), ``rmsprop``, ``sgd``, or your own,
+    registered by ``pgjax.algorithms.optimizers.register``. Where the policy steps apart
+    (REINFORCE, TRPO) this is the critic's."""
     policy_optimizer: str | None = None
     """The optimiser of a policy that steps apart from its critic, once per update
     (REINFORCE's); ``None``: the one ``optimizer`` names."""
@@ -178,7 +179,7 @@ class Config:
     jax.devices()."""
     presets: bool = True
     """Unset fields take the environment's measured settings for the algorithm
-    (``pgjax.presets``) before the algorithm's and the global defaults. False: the defaults
+    (``pgjax.pipeline.presets``) before the algorithm's and the global defaults. False: the defaults
     alone (the bare defaults)."""
 
     def __post_init__(self) -> None:

@@ -116,25 +116,8 @@ def five_value(
     """
     params = getattr(env, "default_params", None) if params is None else params
     name = name or type(env).__name__
-    if time_limit is not None and truncated is not None:
-        raise ValueError(f"{name}: give time_limit or truncated, not both")
-    if isinstance(time_limit, str):
-        if not hasattr(params, time_limit):
-            raise ValueError(f"{name}: time_limit={time_limit!r} is not a field of its params")
-        time_limit = int(getattr(params, time_limit))
-    if time_limit is not None and (isinstance(time_limit, bool) or int(time_limit) <= 0):
-        raise ValueError(f"{name}: time_limit={time_limit!r}: must be a positive integer")
-    if time_limit is not None:
-        truncation = lambda state, params, time: time >= int(time_limit)  # noqa: E731
-    elif truncated is not None:
-        truncation = lambda state, params, time: jax.vmap(truncated, (0, None))(state, params)  # noqa: E731
-    else:
-        warnings.warn(
-            f"{name}: no time_limit or truncated given, so every done is a termination "
-            "(a time limit would be learnt as the end of the task)",
-            stacklevel=2,
-        )
-        truncation = lambda state, params, time: jnp.zeros_like(time, bool)  # noqa: E731
+    time_limit = _time_limit(name, params, time_limit, truncated)
+    truncation = _truncation(name, time_limit, truncated)
     # the spec's limit (how long evaluation runs, how long a Monte Carlo window must be): the
     # adapter's own, else gymnax's usual params field where there is one
     known = getattr(params, "max_steps_in_episode", None) if time_limit is None else time_limit
@@ -150,3 +133,33 @@ def five_value(
         spec = spec._replace(episode_info=tuple(first))
     limit = None if time_limit is None else int(time_limit)
     return DoneEnv(env, params, spec, truncation, episode_info, limit)
+
+
+def _time_limit(
+    name: str, params: Any, time_limit: int | str | None, truncated: Callable | None
+) -> int | None:
+    """``five_value``'s ``time_limit`` as steps (a ``params`` field's value where it names
+    one); ``ValueError`` naming the environment for one that is not a positive integer."""
+    if time_limit is not None and truncated is not None:
+        raise ValueError(f"{name}: give time_limit or truncated, not both")
+    if isinstance(time_limit, str):
+        if not hasattr(params, time_limit):
+            raise ValueError(f"{name}: time_limit={time_limit!r} is not a field of its params")
+        time_limit = int(getattr(params, time_limit))
+    if time_limit is not None and (isinstance(time_limit, bool) or int(time_limit) <= 0):
+        raise ValueError(f"{name}: time_limit={time_limit!r}: must be a positive integer")
+    return time_limit
+
+
+def _truncation(name: str, time_limit: int | None, truncated: Callable | None) -> Callable:
+    """``(states, params, time [N]) → bool [N]``: which ``done`` is a truncation."""
+    if time_limit is not None:
+        return lambda state, params, time: time >= int(time_limit)
+    if truncated is not None:
+        return lambda state, params, time: jax.vmap(truncated, (0, None))(state, params)
+    warnings.warn(
+        f"{name}: no time_limit or truncated given, so every done is a termination "
+        "(a time limit would be learnt as the end of the task)",
+        stacklevel=3,
+    )
+    return lambda state, params, time: jnp.zeros_like(time, bool)
