@@ -285,7 +285,13 @@ def test_the_site_renders_in_a_browser(site, tmp_path):
     assert problems == []
     assert [request for request in log if request[1] >= 400] == []
     assert len(log) > len(PAGES_SEEN)  # the pages' scripts, styles and images were fetched
-    for name in ("home", "guides_environments", "api_pgjax.config", "notebooks_01_policy_gradient"):
+    names = (
+        "home",
+        "guides_environments",
+        "api_pgjax.pipeline.config",
+        "notebooks_01_policy_gradient",
+    )
+    for name in names:
         assert (shots / f"{name}.png").stat().st_size > 10_000
 
 
