@@ -55,7 +55,7 @@ def main() -> None:
     static, hp = make_static(config), config.hparams()
     state = init(static, jax.random.key(0), hp)
     carry, traj, _ = collect(static, state.params, state.obs_norm, state.env, jax.random.key(1))
-    batch, _ = estimate(static, state.params, state.obs_norm, traj, state.algo, hp, True)
+    batch, *_ = estimate(static, state.params, state.obs_norm, traj, state.algo, hp, True)
     mb = jax.tree.map(lambda x: x[:, :1], batch.transitions())  # one environment's window
     memory = mb.memory._replace(hidden=jax.tree.map(lambda x: x[:1], batch.memory.hidden))
     net = static.net

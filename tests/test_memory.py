@@ -45,7 +45,7 @@ def window(algo="ppo_clip", network="gru", **kw):
     assert first_window.memory.first[0].all()  # a run starts fresh
     _, traj, _ = collect(static, state.params, state.obs_norm, carry, jax.random.key(5))
     assert not traj.memory.first[0].all()
-    batch, _ = estimate(static, state.params, state.obs_norm, traj, state.algo, hp, True)
+    batch, *_ = estimate(static, state.params, state.obs_norm, traj, state.algo, hp, True)
     return static, state.params, traj, batch
 
 

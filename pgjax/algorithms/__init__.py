@@ -16,6 +16,11 @@ line, ``pgjax train --import my_algos --algo my_pg``).
 | trpo        | GAE, ratio, KL ≤ δ    | once (policy)        | natural grad. | TRPO              |
 | vtrace      | V-trace: ratios π/μ   | epochs × windows²    | joint         | importance samp.  |
 |             | cut at ρ̄ and c̄        |                      |               | over many steps   |
+| rloo        | R − mean of the other | once, full batch     | policy only³  | tip 1: baseline   |
+|             | k−1 of its group      |                      |               | from the group    |
+| grpo        | (R − mean)/std, group | epochs × minibatches | policy only³  | tip 1, PPO-Clip   |
+|             | clipped ratio + β KL  |                      |               | + KL to π_old     |
+| dr_grpo     | R − mean of the group | epochs × minibatches | policy only³  | GRPO unbiased     |
 
 ¹ one full-batch gradient step on the policy alone, with its own Adam state; the critic (the
 baseline b(s)) is regressed on the returns apart, by epochs × minibatches of its own.
@@ -23,6 +28,9 @@ baseline b(s)) is regressed on the returns apart, by epochs × minibatches of it
 off-policy learning: its targets and advantages are recomputed from the current parameters at
 every minibatch of every epoch, on time-ordered windows, so that reusing a batch is corrected
 step by step by truncated ratios π/μ.
+³ no critic at all (``Algorithm.critic=False``: ``Params.critic == ()``): the baseline comes
+from the other episodes of a group of ``group_size`` that started from the same state
+(``pgjax.algorithms.groups``, ``pgjax.envs.groups``).
 
 A new surrogate, from any file (an existing entry as the template)::
 
@@ -47,6 +55,7 @@ import jax
 import jax.numpy as jnp
 
 from pgjax.algorithms.estimators import GAE, MONTE_CARLO, VTRACE, Estimator, MeanBaseline
+from pgjax.algorithms.groups import DR_GRPO, GRPO, POLICY_ONLY, RLOO
 from pgjax.algorithms.learners import JOINT, NATURAL_GRADIENT, POLICY_GRADIENT, Learner
 from pgjax.core.checks import did_you_mean
 from pgjax.core.hparams import COMMON, HParams
@@ -124,6 +133,9 @@ class Algorithm(NamedTuple):
     use (its estimator's and learner's checks run as well). ``settings``: its own knobs
     (``pgjax.core.settings.Setting``), besides those its estimator and learner declare
     (``settings_of``), held in ``Config.settings`` and, when traced, ``HParams.settings``.
+    ``critic``: whether the network has a critic (False: no value head is built, and
+    ``Params.critic`` is ``()``). An algorithm whose parts declare ``group_size`` runs on
+    grouped environments (``pgjax.envs.groups.GroupedEnv``).
     """
 
     name: str
@@ -136,6 +148,7 @@ class Algorithm(NamedTuple):
     state: AlgoState = STATELESS
     check: Callable[[Any], None] = _no_checks
     settings: tuple[Setting, ...] = ()
+    critic: bool = True
 
 
 def _log_prob_weighted(t: PolicyTerms, hp: HParams) -> Array:
@@ -155,6 +168,13 @@ def _kl_penalised(t: PolicyTerms, hp: HParams) -> Array:
 def _clipped(t: PolicyTerms, hp: HParams) -> Array:
     ratio = losses.importance_ratio(t.log_prob, t.old_log_prob)
     return losses.clipped_surrogate_loss(ratio, t.advantages, hp.clip_eps)
+
+
+def _clipped_kl(t: PolicyTerms, hp: HParams) -> Array:
+    """GRPO's surrogate: PPO-Clip's, plus β · KL(π_ref‖π_θ) with the reference the policy
+    that collected the batch (the policy at the start of the update), KL exact from the stored
+    distribution parameters."""
+    return _clipped(t, hp) + hp.settings["kl_coef"] * t.kl
 
 
 # Default sizes: PPO's are PureJaxRL's published CartPole settings; the others learn
@@ -275,3 +295,32 @@ register(
     )
 )
 register(Algorithm("vtrace", _log_prob_weighted, VTRACE, defaults=VTRACE_DEFAULTS))
+
+GROUP_DEFAULTS = _sizes(16, 500, 4, 4, lr=2.5e-3, vf_clip=False)
+"""The group algorithms' sizes: 16 environments (2 groups of 8) of whole CartPole episodes.
+Searched on key 1000, 4 seeds, 500k steps (/tmp sweep, to be moved to benchmarks/): GRPO
+497.0, Dr. GRPO 499.9; RLOO (one step per batch) 354 at lr 2.5e-3, 499.0 at 5e-3."""
+KL_COEF = Setting(
+    "kl_coef", 0.04,
+    "GRPO's β: the weight of KL(π_ref‖π_θ), the reference the policy at the start of the update "
+    "(DeepSeekMath's 0.04; 0: none, as Dr. GRPO)", traced=True, low=0.0, low_open=False,
+)  # fmt: skip
+register(
+    Algorithm(
+        "rloo", _log_prob_weighted, RLOO, POLICY_ONLY, reuse=False,
+        defaults=MappingProxyType({**GROUP_DEFAULTS, "lr": 5e-3}),
+        critic=False,
+    )
+)  # fmt: skip
+register(
+    Algorithm(
+        "grpo", _clipped_kl, GRPO, POLICY_ONLY, uses_kl=True, defaults=GROUP_DEFAULTS,
+        settings=(KL_COEF,), critic=False,
+    )
+)  # fmt: skip
+register(
+    Algorithm(
+        "dr_grpo", _clipped_kl, DR_GRPO, POLICY_ONLY, uses_kl=True, defaults=GROUP_DEFAULTS,
+        settings=(KL_COEF._replace(default=0.0),), critic=False,
+    )
+)  # fmt: skip

@@ -80,13 +80,15 @@ class Batch(NamedTuple):
 
 class Estimate(NamedTuple):
     """An estimator's answer for a batch, each ``[T, N]``: the policy's ``advantages``, the
-    critic's ``targets``, a ``mask`` of the steps that count (``None``: all), and the
-    algorithm's state it moved (``algo``)."""
+    critic's ``targets``, a ``mask`` of the steps that count (``None``: all), the
+    algorithm's state it moved (``algo``), and scalars it reports with the update's metrics
+    (``metrics``, or ``None``)."""
 
     advantages: Array
     targets: Array
     mask: Array | None
     algo: Any
+    metrics: dict[str, Array] | None = None
 
 
 def _always(config: Any) -> bool:
@@ -295,10 +297,11 @@ VTRACE = Estimator(
 
 def estimate(
     static, params, obs_norm: ObsNorm, traj: Trajectory, algo_state, hp: HParams, first: Array
-) -> tuple[Batch, Any]:
-    """The batch the learner learns from, and the algorithm's state moved by it (REINFORCE's
-    running mean of the returns, for the next batch; the others' unchanged). ``first``:
-    whether this is the run's first update (scalar bool)."""
+) -> tuple[Batch, Any, dict[str, Array]]:
+    """The batch the learner learns from, the algorithm's state moved by it (REINFORCE's
+    running mean of the returns, for the next batch; the others' unchanged) and the
+    estimator's own metrics (``{}`` for none). ``first``: whether this is the run's first
+    update (scalar bool)."""
     net, estimator = static.net, static.algorithm.estimator
     obs = static.norm(obs_norm, traj.obs)
     next_obs = static.norm(obs_norm, traj.next_obs)
@@ -323,4 +326,4 @@ def estimate(
         traj.memory,
         steps,
     )
-    return batch, out.algo
+    return batch, out.algo, out.metrics or {}

@@ -23,6 +23,9 @@ class Trajectory(NamedTuple):
     is the bootstrap value at a truncation. ``memory``: a recurrent policy's
     ``pgjax.nets.Memory`` (the hidden states at the window's start ``[N, ...]`` and
     ``first [T, N]``), what replays the window; ``None`` for a feed-forward one.
+    ``waiting``: bool ``[T, N]``, the steps of grouped environments (``pgjax.envs.groups``)
+    whose member was waiting for its group, which belong to no episode; ``None`` where
+    the environments are not grouped.
     """
 
     obs: Array
@@ -34,3 +37,4 @@ class Trajectory(NamedTuple):
     truncated: Array
     next_obs: Array
     memory: Memory | None = None
+    waiting: Array | None = None

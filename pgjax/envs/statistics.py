@@ -26,12 +26,14 @@ def init_episode_stats(num_envs: int) -> EpisodeStats:
 
 
 def update_episode_stats(
-    stats: EpisodeStats, reward: Array, done: Array
+    stats: EpisodeStats, reward: Array, done: Array, counts: Array | None = None
 ) -> tuple[EpisodeStats, Array, Array]:
     """Add one step; returns the new stats and, per environment, the finished episode's return
-    and length (meaningful where ``done``; read them through ``done``, never as 0 = no episode)."""
+    and length (meaningful where ``done``; read them through ``done``, never as 0 = no episode).
+    ``counts``: bool ``[N]``, false where the step belongs to no episode (a grouped member
+    waiting for its group), which then adds no length; ``None``: every step counts."""
     ret = stats.running_return + reward
-    length = stats.running_length + 1
+    length = stats.running_length + (1 if counts is None else counts.astype(jnp.int32))
     new = EpisodeStats(jnp.where(done, 0.0, ret), jnp.where(done, 0, length))
     return new, ret, length
 

@@ -7,7 +7,9 @@ policy head, 1 for the value head; biases 0. Each of pgjax's layers names its ow
 ``kernel_init``); ``ActorCritic.init`` draws every such kernel at once (``orthogonal_many``)
 and scales each by the gain its layer declares. A registered torso (``pgjax.nets.register``)
 is the user's: its parameters keep their own initialisers. Actor and critic are separate
-networks, or with ``shared_torso`` the critic is a value head on the actor's torso.
+networks, or with ``shared_torso`` the critic is a value head on the actor's torso; or there
+is none (``critic=False``, for the critic-free group baselines): ``Params.critic`` is ``()``
+and V(s) is 0.
 
 With memory (``pgjax.nets.recurrent``), a recurrent cell follows each torso (one, with a
 shared torso): ``step`` advances the hidden state by one observation per environment, as the
@@ -181,7 +183,7 @@ class ActorCritic(NamedTuple):
     """
 
     actor: Actor
-    critic: Critic
+    critic: Critic | None  # None: no critic (Params.critic is (), V(s) is 0)
     dist: ActionDist
     obs_shape: tuple[int, ...]
     gains: tuple[float, ...]  # the gain of every kernel of pgjax's layers, in leaf order
@@ -196,7 +198,7 @@ class ActorCritic(NamedTuple):
         """The fresh hidden states of ``batch`` environments (zeros)."""
         cell = self.actor.cell
         fresh = initial_hidden(cell.kind, cell.size, batch)
-        return Hidden(fresh, () if self.critic.cell is None else fresh)
+        return Hidden(fresh, () if self.critic is None or self.critic.cell is None else fresh)
 
     def init(self, key: Array) -> Params:
         """Parameters distributed as the modules' own initialisers would draw them (every
@@ -236,6 +238,8 @@ class ActorCritic(NamedTuple):
         ``memory``."""
         if memory is not None:
             return self._window(params, obs, memory.hidden, memory.first)[:2]
+        if self.critic is None:
+            return self.actor.apply(params.actor, obs), self._no_value(obs)
         if self.critic.torso is None:
             dist_params, features = self.actor.apply(params.actor, obs, with_features=True)
             return dist_params, self.critic.apply(params.critic, features)
@@ -245,9 +249,18 @@ class ActorCritic(NamedTuple):
         """V(s) ``[...]``; recurrent: of a window ``[T, B, ...]`` replayed from ``memory``."""
         if memory is not None:
             return self._window(params, obs, memory.hidden, memory.first, policy=False)[1]
+        if self.critic is None:
+            return self._no_value(obs)
         if self.critic.torso is None:  # the actor's torso, then the value head
             return self.policy_and_value(params, obs)[1]
         return self.critic.apply(params.critic, obs)
+
+    def _no_value(self, obs: Any) -> Array:
+        """V(s) = 0 of every observation of ``obs`` (no critic), shaped as its batch."""
+        if self.obs_spec is None:
+            return jnp.zeros(obs.shape[: obs.ndim - len(self.obs_shape)])
+        name, leaf = next(iter(obs.items()))
+        return jnp.zeros(leaf.shape[: leaf.ndim - len(self.obs_spec[name].shape)])
 
     def step(self, params: Params, hidden: Hidden, obs: Array, first: Array):
         """One recurrent step of a batch: observations ``[B, *obs_shape]`` and ``first [B]``
@@ -339,9 +352,11 @@ def _last(hidden: Hidden, hiddens: Hidden) -> Hidden:
     )  # fmt: skip
 
 
-def _init_modules(actor: Actor, critic: Critic, key: Array, obs: Array) -> Params:
-    """The modules' own ``init`` (a shared critic's from the actor's features). Recurrent:
-    ``obs`` is a batch of one ``[1, *obs_shape]``."""
+def _init_modules(actor: Actor, critic: Critic | None, key: Array, obs: Array) -> Params:
+    """The modules' own ``init`` (a shared critic's from the actor's features; ``()`` for no
+    critic). Recurrent: ``obs`` is a batch of one ``[1, *obs_shape]``."""
+    if critic is None:
+        return Params(actor.init(key, obs), ())
     if actor.cell is None:
         actor_vars = actor.init(key, obs)
         _, features = actor.apply(actor_vars, obs, with_features=True)
@@ -360,7 +375,15 @@ def _is_kernel(leaf) -> bool:
 
 
 def _modules(
-    spec: EnvSpec, kernel_init, torso, hidden_sizes, activation, shared_torso, cell, head_sizes
+    spec: EnvSpec,
+    kernel_init,
+    torso,
+    hidden_sizes,
+    activation,
+    shared_torso,
+    cell,
+    head_sizes,
+    with_critic=True,
 ):
     def body() -> nn.Module:
         if torso not in TORSOS:
@@ -375,7 +398,9 @@ def _modules(
         return None if cell is None else Cell(cell[0], cell[1], kernel_init)
 
     heads = tuple(head_sizes)
-    if shared_torso:
+    if not with_critic:
+        critic = None
+    elif shared_torso:
         critic = Critic(None, kernel_init, None, heads, activation)
     else:
         critic = Critic(body(), kernel_init, memory(), heads, activation)
@@ -383,12 +408,13 @@ def _modules(
     return actor, critic
 
 
-def _keeps_own(actor: Actor, critic: Critic, params: Params) -> tuple[bool, ...]:
+def _keeps_own(actor: Actor, critic: Critic | None, params: Params) -> tuple[bool, ...]:
     """Per leaf of ``params``: whether it belongs to a registered torso (the user's module,
     which keeps its own initialisers)."""
     own = (Torso, DictTorso)
     users = {"actor": not isinstance(actor.torso, own)}
-    users["critic"] = critic.torso is not None and not isinstance(critic.torso, own)
+    users["critic"] = critic is not None and critic.torso is not None
+    users["critic"] = users["critic"] and not isinstance(critic.torso, own)
     flags = []
     for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
         which = path[0].name  # Params.actor or Params.critic
@@ -407,6 +433,7 @@ def make_actor_critic(
     cell: str | None = None,
     rnn_size: int = 128,
     head_sizes: Sequence[int] = (),
+    critic: bool = True,
 ) -> ActorCritic:
     """The actor-critic for an environment with ``spec``: ``torso`` ``"mlp"`` or ``"cnn"``
     (images ``[H, W, C]``) of hidden layers ``hidden_sizes`` with ``activation``, or a torso
@@ -415,10 +442,17 @@ def make_actor_critic(
     (the sample clipped to the bounds) or ``"tanh_normal"`` (squashed into them;
     ``pgjax.math.distributions.tanh_normal``). ``cell``: ``None`` (feed-forward), ``"gru"`` or
     ``"lstm"`` of ``rnn_size`` units after each torso (``pgjax.nets.recurrent``).
-    ``head_sizes``: hidden layers each head has of its own, after the torso and the cell."""
+    ``head_sizes``: hidden layers each head has of its own, after the torso and the cell.
+    ``critic=False``: no critic at all (feed-forward only): ``Params.critic`` is ``()``, V(s)
+    is 0."""
+    if not critic and cell is not None:
+        raise ValueError(
+            f"make_actor_critic: critic=False with cell={cell!r}; a policy without a critic "
+            "is feed-forward only (cell=None)"
+        )
     rnn = None if cell is None else (cell, rnn_size)
-    options = (torso, hidden_sizes, activation, shared_torso, rnn, head_sizes)
-    actor, critic = _modules(spec, orthogonal, *options)
+    options = (torso, hidden_sizes, activation, shared_torso, rnn, head_sizes, critic)
+    actor, critic_module = _modules(spec, orthogonal, *options)
     # every kernel's gain, from its layer's own initialiser (run once, eagerly, on zeros)
     with jax.ensure_compile_time_eval():
         probe = _init_modules(
@@ -426,7 +460,7 @@ def make_actor_critic(
             jax.random.key(0),
             example_obs(spec, () if cell is None else (1,)),
         )
-    keeps_own = _keeps_own(actor, critic, probe)
+    keeps_own = _keeps_own(actor, critic_module, probe)
     gains = tuple(
         float(x.reshape(-1)[0])
         for x, own in zip(jax.tree.leaves(probe), keeps_own, strict=True)
@@ -438,4 +472,6 @@ def make_actor_critic(
         dist = tanh_normal(spec.low, spec.high)
     else:
         dist = GAUSSIAN
-    return ActorCritic(actor, critic, dist, tuple(spec.obs_shape), gains, keeps_own, spec.obs_spec)
+    return ActorCritic(
+        actor, critic_module, dist, tuple(spec.obs_shape), gains, keeps_own, spec.obs_spec
+    )

@@ -19,6 +19,7 @@ from pgjax.envs import (
     update_episode_stats,
 )
 from pgjax.envs.base import MASK
+from pgjax.envs.groups import WAITING
 from pgjax.math.distributions import ActionDist
 from pgjax.nets import ActorCritic, Memory
 
@@ -82,12 +83,7 @@ def rollout(
     """
     num_envs = jax.tree.leaves(carry.obs)[0].shape[0]
     spec = env.spec
-    # Every step's randomness is drawn here, for all T steps in one call each, rather than
-    # by small calls in the sequential loop: the action noise, and each environment's keys
-    # for its transition and its reset.
-    k_act, k_env = jax.random.split(key)
-    noise = dist.noise(k_act, (num_steps, num_envs, spec.num_actions))
-    env_keys = jax.random.split(k_env, (num_steps, num_envs, 2))
+    noise, env_keys = _draws(key, dist, (num_steps, num_envs, spec.num_actions))
 
     def step(carry: tuple[EnvCarry, EpisodeEnds], xs: tuple[Array, Array]):
         c, sums = carry
@@ -101,23 +97,34 @@ def rollout(
         env_state, ts = env.step(keys, c.env_state, env_action(spec, dist.to_env(action)))
         reward = ts.reward.astype(jnp.float32)
         done = jnp.logical_or(ts.terminated, ts.truncated)
-        episode, ep_return, ep_length = update_episode_stats(c.episode, reward, done)
+        waiting = ts.info.get(WAITING)  # grouped environments: steps of no episode
+        counts = None if waiting is None else ~waiting
+        episode, ep_return, ep_length = update_episode_stats(c.episode, reward, done, counts)
         sums = _add_ended(sums, done, ep_return, ep_length, ts.info)
-        transition = (c.obs, action, params, reward, ts.terminated, ts.truncated, ts.final_obs)
+        first = None if memory is None else Memory(None, memory.first)
+        transition = Trajectory(
+            c.obs, action, None, params, reward, ts.terminated, ts.truncated, ts.final_obs,
+            first, waiting,
+        )  # fmt: skip
         if memory is not None:  # the next observation starts an episode where this one ended
-            transition = (*transition, memory.first)
             memory = Memory(hidden, done)
         return (EnvCarry(env_state, ts.obs, episode, memory), sums), transition
 
     start = carry.memory
     init = (carry, _no_ends(spec.episode_info))
-    (carry, ends), steps = jax.lax.scan(step, init, (noise, env_keys))
-    obs, action, dist_params, reward, term, trunc, next_obs = steps[:7]
-    memory = None if start is None else Memory(start.hidden, steps[7])
+    (carry, ends), traj = jax.lax.scan(step, init, (noise, env_keys))
+    memory = None if start is None else Memory(start.hidden, traj.memory.first)
     # log π_old(a|s) of the whole rollout in one batched pass, after the loop
-    log_prob = dist.log_prob(dist_params, action)
-    traj = Trajectory(obs, action, log_prob, dist_params, reward, term, trunc, next_obs, memory)
-    return carry, traj, ends
+    log_prob = dist.log_prob(traj.dist_params, traj.action)
+    return carry, traj._replace(log_prob=log_prob, memory=memory), ends
+
+
+def _draws(key: Array, dist: ActionDist, shape: tuple[int, int, int]) -> tuple[Array, Array]:
+    """Every step's randomness for all ``shape = (T, N, actions)`` at once, one call each
+    rather than small calls in the sequential loop: the action noise, and each environment's
+    keys ``[T, N, 2]`` for its transition and its reset."""
+    k_act, k_env = jax.random.split(key)
+    return dist.noise(k_act, shape), jax.random.split(k_env, (*shape[:2], 2))
 
 
 def _no_ends(names: tuple[str, ...]) -> EpisodeEnds:

@@ -13,6 +13,7 @@ from pgjax import algorithms
 from pgjax.algorithms import Algorithm
 from pgjax.envs import Env, EnvSpec, ObsNorm, make_env, normalize
 from pgjax.envs.base import MASK
+from pgjax.envs.groups import GroupedEnv
 from pgjax.nets import ActorCritic, make_actor_critic, parse_network
 from pgjax.pipeline.config import Config
 
@@ -73,10 +74,11 @@ class Static:
         return normalize(obs_norm, obs) if self.config.normalize_obs else obs
 
 
-def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
+def actor_critic_for(config: Config, spec: EnvSpec, critic: bool = True) -> ActorCritic:
     """The actor-critic ``config`` asks for on an environment with ``spec`` (``network="auto"``:
     a CNN for image observations, else an MLP; ``"gru"``, ``"lstm"``: that torso, then the
-    cell; ``"mlp_gru"``…: the torso named, then the cell; a registered torso by its name)."""
+    cell; ``"mlp_gru"``…: the torso named, then the cell; a registered torso by its name).
+    ``critic=False``: the policy alone (``Params.critic == ()``)."""
     kind, cell = parse_network(config.network)
     if spec.obs_spec is None:
         shapes = [spec.obs_shape]
@@ -106,7 +108,21 @@ def actor_critic_for(config: Config, spec: EnvSpec) -> ActorCritic:
         cell=cell,
         rnn_size=config.rnn_size,
         head_sizes=config.head_sizes,
+        critic=critic,
     )
+
+
+def _grouped(env: Env, config: Config, num_envs: int) -> GroupedEnv:
+    """``env`` in groups of ``Config.settings["group_size"]`` that share starts; a
+    ``ValueError`` where this device's environments do not form whole groups."""
+    k = config.settings["group_size"]
+    if num_envs % k:
+        raise ValueError(
+            f"Config.num_envs={config.num_envs} over {config.num_envs // num_envs} device(s) "
+            f"gives {num_envs} environments per device, not whole groups of group_size={k}: "
+            f"allowed: num_envs a multiple of {k} × the devices"
+        )
+    return GroupedEnv(env, k)
 
 
 def make_static(config: Config, num_shards: int = 1, axis_name: str | None = None) -> Static:
@@ -120,7 +136,9 @@ def make_static(config: Config, num_shards: int = 1, axis_name: str | None = Non
     critic_apart = not learner.joint  # the optax loop fits the critic alone
     reuse = algorithm.reuse or critic_apart
     num_envs = config.num_envs // num_shards
-    net = actor_critic_for(config, env.spec)
+    if "group_size" in algorithms.settings_of(algorithm):  # a group algorithm
+        env = _grouped(env, config, num_envs)
+    net = actor_critic_for(config, env.spec, algorithm.critic)
     return Static(
         config=config,
         env=env,

@@ -160,9 +160,11 @@ def update(
         start = reset(static.env, k_reset, static.num_envs, static.net)
     carry, traj, ends = collect(static, params, obs_norm, start, k_roll)
     own = static.algorithm.state.hparams(state.algo, hp)  # e.g. PPO-Penalty's current β
-    batch, algo = estimate(static, params, obs_norm, traj, state.algo, own, state.update == 0)
+    first = state.update == 0
+    batch, algo, estimated = estimate(static, params, obs_norm, traj, state.algo, own, first)
     flat = batch if static.windows else batch.transitions()
     new_params, opt_state, stats = learn(static, params, state.opt_state, flat, k_learn, own)
+    stats = {**estimated, **stats}
     metrics, kl = report(static, state, new_params, batch, flat, ends, stats, hp)
     metrics["env_nonfinite"] = static.sum_all(jnp.sum(nonfinite_steps(traj)))
     if static.spec.masked:
