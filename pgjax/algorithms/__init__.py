@@ -298,7 +298,7 @@ register(Algorithm("vtrace", _log_prob_weighted, VTRACE, defaults=VTRACE_DEFAULT
 
 GROUP_DEFAULTS = _sizes(16, 500, 4, 4, lr=2.5e-3, vf_clip=False)
 """The group algorithms' sizes: 16 environments (2 groups of 8) of whole CartPole episodes.
-Searched on key 1000, 4 seeds, 500k steps (/tmp sweep, to be moved to benchmarks/): GRPO
+Searched on key 1000, 4 seeds, 500k steps (benchmarks/group_search.py): GRPO
 497.0, Dr. GRPO 499.9; RLOO (one step per batch) 354 at lr 2.5e-3, 499.0 at 5e-3."""
 KL_COEF = Setting(
     "kl_coef", 0.04,
