@@ -6,7 +6,12 @@ Each override dict is a Config field or a setting (group_size, return_type, kl_c
 the mean episode return over the last tenth of updates, per seed.
 """
 
-import sys, time, itertools, jax, numpy as np
+import sys
+import time
+
+import jax
+import numpy as np
+
 from pgjax import Config, make_train
 
 env = sys.argv[1]
