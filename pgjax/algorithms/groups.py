@@ -37,13 +37,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from pgjax.algorithms.estimators import Estimate, Estimator
+from pgjax.algorithms.estimators import Estimate, Estimator, _per_env
 from pgjax.algorithms.learners import Learner, policy_loss_fn
 from pgjax.algorithms.trajectory import Trajectory
 from pgjax.core.hparams import HParams
 from pgjax.core.settings import Setting
 from pgjax.math import group_baselines, returns
-from pgjax.nets import Params
+from pgjax.nets import Params, parse_network
 
 Array = jax.Array
 
@@ -67,11 +67,6 @@ def _group_ends(traj: Trajectory, k: int) -> Array:
     ended = traj.waiting | traj.terminated | traj.truncated
     t, n = ended.shape
     return jnp.repeat(jnp.all(ended.reshape(t, n // k, k), axis=2), k, axis=1)
-
-
-def _over_envs(f: Callable, *args: Array) -> Any:
-    """``f`` of ``[T]`` arrays, vmapped over the environment axis of ``[T, N]``."""
-    return jax.vmap(f, in_axes=(1,) * len(args), out_axes=1)(*args)
 
 
 def _by_group(f: Callable, x: Array, k: int) -> Array:
@@ -104,8 +99,8 @@ def group_estimate(
         k, return_type = static.config.settings["group_size"], static.config.settings["return_type"]
         ends, no_cut = _group_ends(traj, k), jnp.zeros_like(traj.terminated)
         counted = ~traj.waiting
-        rewards = jnp.where(counted, traj.reward * hp.reward_scale, 0.0)
-        episode_return, complete = _over_envs(returns.episode_returns, rewards, ends, no_cut)
+        rewards = traj.reward * hp.reward_scale  # 0 where waiting (GroupedEnv)
+        episode_return, complete = _per_env(returns.episode_returns, rewards, ends, no_cut)
         if return_type == "episode":
             weights = episode_return
         else:
@@ -116,14 +111,14 @@ def group_estimate(
         advantages = _by_group(baseline, weights, k)
         mask = (complete & counted).astype(jnp.float32)
         if length_normalised:  # each step by L̄ / L_i: a mean over episodes of their means
-            length = _over_envs(returns.episode_returns, counted.astype(jnp.float32), ends, no_cut)
+            length = _per_env(returns.episode_returns, counted.astype(jnp.float32), ends, no_cut)
             length = jnp.maximum(length[0], 1.0)
             episodes = static.sum_all(jnp.sum(mask / length))
             mean_length = static.sum_all(jnp.sum(mask)) / jnp.maximum(episodes, 1e-8)
             advantages = advantages * mean_length / length
         starts = jnp.concatenate([jnp.ones_like(ends[:1]), ends[:-1]]) & complete
         stats = group_stats(static, episode_return, starts, k)
-        return Estimate(advantages * mask, weights, mask, algo, stats)
+        return Estimate(advantages, weights, mask, algo, stats)
 
     return estimate
 
@@ -131,8 +126,6 @@ def group_estimate(
 def check_groups(config: Any) -> None:
     """``ValueError`` for a group size below 2, environments that do not form whole groups,
     or a recurrent network."""
-    from pgjax.nets import parse_network
-
     k = config.settings["group_size"]
     if k < 2:
         raise ValueError(
