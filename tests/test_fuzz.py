@@ -93,7 +93,8 @@ def outcome(fields: dict) -> tuple[str, str]:
         if name in result.metrics:
             assert np.isfinite(result.metrics[name]).all(), (fields, name)
     for name, values in result.metrics.items():
-        if not name.startswith("episode_"):  # NaN where no episode ended
+        # NaN where no episode (episode_*) or no group of episodes (group_*) ended
+        if not name.startswith(("episode_", "group_")):
             assert not np.isnan(values).any(), f"{fields}: {name} is NaN: {values}"
     return "finite", ""
 

@@ -8,9 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgjax import Config, make_train
 from pgjax.envs import make_env
 from pgjax.envs.groups import WAITING, GroupedEnv, shared_keys
 from pgjax.math import group_baselines as gb
+from pgjax.pipeline.static import make_static
+from pgjax.pipeline.train import init
+from pgjax.tools.chunks import train_in_chunks
 
 # ---- the equations, against loops ----
 
@@ -133,3 +137,102 @@ def test_a_truncation_is_reported_as_a_truncation_in_a_group():
     assert not term.any()
     assert trunc[199].all() and trunc[399].all() and trunc.sum() == 8
     assert not waiting.any()  # all members truncated together: nobody waited
+
+
+# ---- the algorithms ----
+
+GROUPED = ["rloo", "grpo", "dr_grpo"]
+# CartPole cut at 20 steps: every group's episodes end inside a 64-step rollout
+SMALL = dict(
+    env="CartPole-v1:max_steps_in_episode=20", num_envs=8, num_steps=64, settings=dict(group_size=4)
+)
+
+
+def small(algo: str, updates: int = 4, **kw) -> Config:
+    return Config(algo=algo, total_timesteps=updates * 8 * 64, **SMALL, **kw)
+
+
+@pytest.mark.parametrize("algo", GROUPED)
+def test_a_group_algorithm_builds_and_trains_no_critic(algo):
+    config = small(algo)
+    static = make_static(config)
+    state = init(static, jax.random.key(0), config.hparams())
+    assert state.params.critic == ()
+    assert not static.algorithm.critic
+    # the optimiser holds Adam's two moments of the actor's parameters, nothing of a critic
+    actor = sum(x.size for x in jax.tree.leaves(state.params.actor))
+    moments = [x for x in jax.tree.leaves(state.opt_state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert sum(x.size for x in moments) == 2 * actor
+    result = jax.jit(make_train(config))(jax.random.key(0))
+    assert result.state.params.critic == ()
+    for name in ["loss", "policy_loss", "kl", "group_return_spread", "group_equal_fraction"]:
+        assert np.isfinite(np.asarray(result.metrics[name])).all(), (algo, name)
+    assert np.all(np.asarray(result.metrics["group_return_spread"]) >= 0)
+    fraction = np.asarray(result.metrics["group_equal_fraction"])
+    assert np.all((fraction >= 0) & (fraction <= 1))
+
+
+@pytest.mark.parametrize("algo", GROUPED)
+def test_a_group_algorithm_vmaps_over_keys_as_a_loop_does(algo):
+    train = make_train(small(algo, updates=3))
+    keys = jax.random.split(jax.random.key(1), 2)
+    batched = jax.jit(jax.vmap(train))(keys)
+    for i in range(2):
+        single = jax.jit(train)(keys[i])
+        for name, values in single.metrics.items():
+            np.testing.assert_allclose(
+                np.asarray(batched.metrics[name])[i], values, rtol=2e-4, atol=1e-6, err_msg=name
+            )
+
+
+@pytest.mark.parametrize("algo", GROUPED)
+def test_a_group_algorithm_resumed_from_half_way_is_the_whole_run(algo):
+    config = small(algo, updates=4)
+    states = []
+    whole = train_in_chunks(
+        config, jax.random.key(2), num_chunks=2, on_chunk=lambda r, s, m: states.append(s)
+    )
+    first = {name: values[:2] for name, values in whole.metrics.items()}
+    resumed = train_in_chunks(config, jax.random.key(99), state=states[0], metrics=first)
+    for name, values in whole.metrics.items():
+        np.testing.assert_array_equal(resumed.metrics[name], values, err_msg=name)
+    for x, y in zip(
+        jax.tree.leaves(whole.state.params), jax.tree.leaves(resumed.state.params), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_waiting_steps_add_no_episode_length():
+    """CartPole pays 1 a step, and a waiting member 0: an episode's length is its return, so
+    the mean length equals the mean return only if waiting steps are not counted."""
+    result = jax.jit(make_train(small("rloo", lr=1e-30)))(jax.random.key(3))
+    returns, lengths = (np.asarray(result.metrics[n]) for n in ["episode_return", "episode_length"])
+    assert np.all(returns < 20)  # episodes fell before the limit, so members waited
+    np.testing.assert_allclose(lengths, returns, rtol=1e-6)
+
+
+def test_grpo_kl_coefficient_holds_the_policy_near_the_one_that_collected_the_batch():
+    """β = kl_coef weighs KL(π_old ‖ π) into GRPO's loss: a large β gives a smaller KL to the
+    rollout's policy after each update than β = 0, everything else equal."""
+
+    def kl(beta):
+        config = small("grpo", updates=3, lr=3e-2, clip_eps=1.0)
+        config = config.replace(settings=dict(config.settings, kl_coef=beta))
+        return np.asarray(jax.jit(make_train(config))(jax.random.key(4)).metrics["kl"])
+
+    free, held = kl(0.0), kl(100.0)
+    assert np.all(held < free)
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        (dict(settings=dict(group_size=1)), r"group_size'\]=1: .*allowed: an integer >= 2"),
+        (dict(num_envs=12), r"num_envs=12 does not form groups of group_size=8"),
+        (dict(network="gru", num_envs=8), r"network='gru': .*feed-forward networks only"),
+    ],
+)
+def test_group_algorithms_refuse_what_they_cannot_run(change, phrase):
+    config = Config(algo="grpo", env="CartPole-v1", **change)
+    with pytest.raises(ValueError, match=phrase):
+        config.validate()
