@@ -1,4 +1,5 @@
-"""The search behind the group algorithms' defaults (search key 1000, 4 seeds):
+"""The search behind the group algorithms' defaults (search key 1000, 4 seeds, or the number
+PGJAX_SEARCH_SEEDS names):
 
     python benchmarks/group_search.py CartPole-v1 rloo,grpo,dr_grpo 500000 "[dict(num_envs=16)]"
 
@@ -6,6 +7,7 @@ Each override dict is a Config field or a setting (group_size, return_type, kl_c
 the mean episode return over the last tenth of updates, per seed.
 """
 
+import os
 import sys
 import time
 
@@ -18,7 +20,8 @@ env = sys.argv[1]
 algos = sys.argv[2].split(",")
 steps = int(sys.argv[3])
 grid = eval(sys.argv[4]) if len(sys.argv) > 4 else [{}]
-keys = jax.random.split(jax.random.key(1000), 4)  # search key 1000
+seeds = int(os.environ.get("PGJAX_SEARCH_SEEDS", 4))
+keys = jax.random.split(jax.random.key(1000), seeds)  # search key 1000
 for algo in algos:
     for over in grid:
         settings = {
