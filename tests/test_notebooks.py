@@ -19,6 +19,7 @@ NAMES = [
     "03_ppo",
     "04_scale",
     "05_memory",
+    "06_group_baselines",
 ]
 
 
