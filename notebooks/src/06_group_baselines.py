@@ -31,7 +31,7 @@ from flax import linen as nn
 from jax.flatten_util import ravel_pytree
 
 from pgjax import Config, make_train
-from pgjax.algorithms.groups import group_estimate
+from pgjax.algorithms.groups import group_ends, group_estimate
 from pgjax.envs import make_env
 from pgjax.envs.groups import GroupedEnv
 from pgjax.math import group_baselines
@@ -74,9 +74,7 @@ def batch(static, key):
     episode's steps ``[T, N]`` (a member's steps until its group's first episode ends)."""
     carry = init(static, key, hp).env
     _, traj, _ = collect(static, trained.params, trained.obs_norm, carry, key)
-    k = static.env.group_size
-    ended = traj.terminated | traj.truncated | traj.waiting
-    group_done = ended.reshape(ended.shape[0], -1, k).all(-1).repeat(k, axis=1)
+    group_done = group_ends(traj, static.env.group_size)
     first = jnp.cumsum(group_done, 0) - group_done == 0
     return traj, first & ~traj.waiting
 

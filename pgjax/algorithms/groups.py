@@ -61,7 +61,7 @@ RETURN_TYPE = Setting(
 )  # fmt: skip
 
 
-def _group_ends(traj: Trajectory, k: int) -> Array:
+def group_ends(traj: Trajectory, k: int) -> Array:
     """bool ``[T, N]``: the steps at which every member of the group has ended or waits (the
     group starts again after them), repeated over the group's members."""
     ended = traj.waiting | traj.terminated | traj.truncated
@@ -97,7 +97,7 @@ def group_estimate(
 
     def estimate(static, hp: HParams, traj: Trajectory, values, next_values, algo, first):
         k, return_type = static.config.settings["group_size"], static.config.settings["return_type"]
-        ends, no_cut = _group_ends(traj, k), jnp.zeros_like(traj.terminated)
+        ends, no_cut = group_ends(traj, k), jnp.zeros_like(traj.terminated)
         counted = ~traj.waiting
         rewards = traj.reward * hp.reward_scale  # 0 where waiting (GroupedEnv)
         episode_return, complete = _per_env(returns.episode_returns, rewards, ends, no_cut)
