@@ -81,19 +81,22 @@ def compile_timed(fn, *args):
     return compiled, time.perf_counter() - start
 
 
-def vmapped_train(config: Config, seeds: int):
-    """Train ``seeds`` runs of ``config`` in one compiled call (keys split from key 0): (the
-    result, its leaves ``[seeds, ...]``, compile seconds, run seconds)."""
-    keys = jax.random.split(jax.random.key(0), seeds)
+def vmapped_train(config: Config, seeds: int, key: int = 0):
+    """Train ``seeds`` runs of ``config`` in one compiled call (keys split from
+    ``jax.random.key(key)``): (the result, its leaves ``[seeds, ...]``, compile seconds, run
+    seconds)."""
+    keys = jax.random.split(jax.random.key(key), seeds)
     compiled, compile_s = compile_timed(jax.vmap(make_train(config)), keys)
     start = time.perf_counter()
     result = jax.block_until_ready(compiled(keys))
     return result, compile_s, time.perf_counter() - start
 
 
-def vmapped_run(config: Config, seeds: int) -> tuple[dict[str, np.ndarray], float, float]:
+def vmapped_run(
+    config: Config, seeds: int, key: int = 0
+) -> tuple[dict[str, np.ndarray], float, float]:
     """``vmapped_train``'s host metrics ``[seeds, num_updates]``, compile and run seconds."""
-    result, compile_s, run_s = vmapped_train(config, seeds)
+    result, compile_s, run_s = vmapped_train(config, seeds, key)
     return {k: np.asarray(v) for k, v in result.metrics.items()}, compile_s, run_s
 
 

@@ -7,14 +7,20 @@ trained together with vmap, beside gymnax's published PPO checkpoints.
     python benchmarks/learning.py --quick                          # CartPole, short: smoke test
     python benchmarks/learning.py --reference --env Breakout-MinAtar   # PureJaxRL's structure
 
+Seeds are split from ``--key`` (default ``report.TABLE_KEY``, 99: held out, no preset was
+searched on it; presets are searched on ``report.SEARCH_KEYS``), recorded in each run.
+
 Each (environment, algorithm) trains with ``Config(algo=algo, env=env)`` and nothing else set
 (what a user gets; ``pgjax.pipeline.config``): the pair's preset (``pgjax.pipeline.presets``)
 where there is one; else the environment's settings taken from its PPO preset (budget, γ,
 entropy bonus, reward scale, observation normalisation, network:
 ``pgjax.pipeline.presets.ENV_FIELDS``) with the algorithm's own sizes and learning rate; the
 table's "setting" column says which. Per seed the final return is the mean episode return over
-the last 10 updates; the table gives the mean over seeds with a 95% confidence interval, the
-budget, the run's seconds (compile excluded) and the compile seconds. Curves are the mean over
+the last 10 updates; the table gives, for each row, the
+budget, the run's seconds (compile excluded) and the compile seconds (``report.table``: the
+interquartile mean over seeds with its 95% bootstrap interval, the mean and the worst seed).
+Each environment's uniformly random policy's return is measured once beside the runs
+(``random_returns.json``), the zero of ``report``'s normalised scores. Curves are the mean over
 seeds with a 95% band, against environment steps and against wall-clock seconds (compile
 included: the curve starts when the compiled run starts; a run is one compiled call whose
 updates all take the same time, so update ``i`` of ``n`` ends at ``compile + run * i / n``).
@@ -32,17 +38,16 @@ environment) add up to one table. ``--plot-only`` rebuilds them without training
 from __future__ import annotations
 
 import argparse
-import glob
+import json
 import os
 import time
 
 import jax
+import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import reference_ppo
 from common import (
-    band,
-    committed_in,
     final_returns,
     machine,
     mean_and_ci,
@@ -53,32 +58,24 @@ from common import (
     vmapped_run,
     write_table,
 )
+from report import (
+    ENVS,
+    RANDOM_FILE,
+    TABLE_KEY,
+    curves_plot,
+    load_runs,
+    saved_runs,
+    table,
+)
 
 from pgjax import Config
 from pgjax.algorithms import names as algorithm_names
 from pgjax.envs import make_env
+from pgjax.envs.base import env_action
 from pgjax.pipeline.config import config_for as presets_config_for
 from pgjax.tools.chunks import final_return
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-# gymnax's published PPO checkpoints (its README's table), for comparison
-ANCHORS = {
-    "CartPole-v1": 500.0,
-    "Acrobot-v1": -80.0,
-    "Pendulum-v1": -130.0,
-    "MountainCarContinuous-v0": 92.0,
-    "Breakout-MinAtar": 28.0,
-    "SpaceInvaders-MinAtar": 131.0,
-    "Asterix-MinAtar": 15.0,
-    "Freeway-MinAtar": 58.0,
-}
-ENVS = list(ANCHORS)
-# Other suites, trained only when named (--env), with their extras installed; their anchors
-# (Brax's inverted_pendulum: 1 per step for 1000 steps) and the published results they are
-# compared with are in the README
-SUITE_ANCHORS = {"brax/inverted_pendulum": 1000.0}
 
 
 def file_name(env: str) -> str:
@@ -100,11 +97,17 @@ def config_for(
 
 
 def run(
-    env: str, algo: str, seeds: int, quick: bool, runs_dir: str, total_timesteps: int | None
+    env: str,
+    algo: str,
+    seeds: int,
+    quick: bool,
+    runs_dir: str,
+    total_timesteps: int | None,
+    key: int,
 ) -> str:
-    """Train, save the run's curves, return the path."""
+    """Train (seeds split from ``key``), save the run's curves, return the path."""
     config, setting = config_for(env, algo, quick, total_timesteps)
-    metrics, compile_s, run_s = vmapped_run(config, seeds)
+    metrics, compile_s, run_s = vmapped_run(config, seeds, key)
     path = os.path.join(runs_dir, f"{file_name(env)}__{algo}.npz")
     save_npz(
         path,
@@ -117,85 +120,62 @@ def run(
         run_s=run_s,
         setting=setting,
         revision=revision(),
+        key=key,
     )
     return path
 
 
-def load_runs(paths: list[str]) -> list[dict]:
-    """The saved runs, in the order of ``ENVS`` and ``pgjax.algorithms.names()``."""
-    runs = []
-    for path in paths:
-        with np.load(path) as f:
-            r = {k: f[k].item() if f[k].ndim == 0 else f[k] for k in f.files}
-        # from the saved curves, so that a rebuilt table follows final_return's definition
-        r["finals"] = final_returns({"episode_return": r["returns"]})
-        if "revision" not in r:  # saved before runs recorded it: the commit that added it
-            r["revision"] = committed_in(path)
-        runs.append(r)
-    order = {e: i for i, e in enumerate(ENVS)}
-    algos = {a: i for i, a in enumerate(algorithm_names())}
-    return sorted(runs, key=lambda r: (order.get(r["env"], 99), algos.get(r["algo"], 99)))
+RANDOM_EPISODES = 256
 
 
-def table(runs: list[dict]) -> list[str]:
-    lines = [
-        "| env | algo | setting | steps | seeds | first return | final return (95% CI) | anchor "
-        "| run s | compile s | pgjax |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in runs:
-        lines.append(
-            f"| {r['env']} | {r['algo']} | {r['setting']} | "
-            f"{int(r['steps'][-1]):,} | {len(r['finals'])} | "
-            f"{number(first_return(r['returns']))} | "
-            f"{mean_and_ci(r['finals'])} | "
-            f"{ANCHORS.get(r['env'], SUITE_ANCHORS.get(r['env'], ''))} | "
-            f"{r['run_s']:.0f} | {r['compile_s']:.0f} | "
-            f"{r['revision']} |"
-        )
-    return lines
+def measure_random(env: str, runs_dir: str, episodes: int = RANDOM_EPISODES) -> float:
+    """The uniformly random policy's mean return over ``episodes`` episodes of ``env``, one
+    per environment copy, each run until it ends (key 0; uniform over the discrete actions,
+    or over the action box), saved in ``runs_dir/random_returns.json`` (measured once per
+    environment: the saved figure is returned when there is one)."""
+    path = os.path.join(runs_dir, RANDOM_FILE)
+    saved = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+    if env in saved:
+        return saved[env]["mean"]
+    e = make_env(env)
+    spec = e.spec
 
+    def act(key):
+        if spec.discrete:
+            return jax.random.randint(key, (episodes,), 0, spec.num_actions)
+        shape = (episodes, spec.num_actions)
+        return jax.random.uniform(key, shape, minval=spec.low, maxval=spec.high)
 
-def number(x: float) -> str:
-    """A return as the tables print it: two decimals below 10 (returns in [0, 1]), else one."""
-    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+    def body(c):
+        state, total, done, key = c
+        key, k_act, k_env = jax.random.split(key, 3)
+        keys = jax.random.split(k_env, (episodes, 2))
+        state, ts = e.step(keys, state, env_action(spec, act(k_act)))
+        total = total + jnp.where(done, 0.0, ts.reward)
+        return state, total, done | ts.terminated | ts.truncated, key
 
+    @jax.jit
+    def returns(key):
+        k_reset, key = jax.random.split(key)
+        state, _ = e.reset(jax.random.split(k_reset, episodes))
+        init = (state, jnp.zeros(episodes), jnp.zeros(episodes, bool), key)
+        return jax.lax.while_loop(lambda c: ~jnp.all(c[2]), body, init)[1]
 
-def first_return(returns: np.ndarray) -> float:
-    """The untrained policy's return, a random policy's (the policy head starts near uniform,
-    or at mean 0): the mean over seeds of the episodes that ended in the first 10 updates
-    (``final_return`` of the curve read backwards)."""
-    return float(np.mean([final_return({"episode_return": r[::-1]}) for r in returns]))
+    values = np.asarray(returns(jax.random.key(0)))
+    saved[env] = dict(mean=float(values.mean()), episodes=episodes, key=0)
+    write_table([json.dumps(saved, indent=1, sort_keys=True)], path)
+    return saved[env]["mean"]
 
 
 def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
+    """Every environment's curves (``report.curves_plot``) written to ``path``, whole."""
     envs = list(dict.fromkeys(r["env"] for r in runs))
-    cols = min(4, len(envs))
-    rows = -(-len(envs) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, env in zip(axes.flat, envs, strict=False):
-        for r in (r for r in runs if r["env"] == env):
-            n = len(r["steps"])
-            seconds = r["compile_s"] + r["run_s"] * np.arange(1, n + 1) / n
-            color = (
-                f"C{algorithm_names().index(r['algo'])}"  # one colour per algorithm, every panel
-            )
-            band(ax, seconds if wall_clock else r["steps"], r["returns"], r["algo"], color)
-        if env in ANCHORS:
-            ax.axhline(ANCHORS[env], color="k", ls=":", lw=1, label="gymnax PPO checkpoint")
-        if env in SUITE_ANCHORS:
-            ax.axhline(SUITE_ANCHORS[env], color="k", ls=":", lw=1, label="maximum")
-        ax.set_title(env, fontsize=10)
-        ax.set_xlabel("wall-clock seconds" if wall_clock else "environment steps")
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(envs) :]:
-        ax.axis("off")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("episode return")
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    with open(path + ".part", "wb") as f:
+        f.write(curves_plot(runs, envs, wall_clock))
+    os.replace(path + ".part", path)
     print(f"wrote {path}")
 
 
@@ -252,6 +232,13 @@ def main() -> None:
     parser.add_argument("--algo", action="append", choices=algorithm_names(), help="(repeatable)")
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument(
+        "--key",
+        type=int,
+        default=TABLE_KEY,
+        help=f"the key seeds are split from (default {TABLE_KEY}, held out from every preset "
+        "search), recorded in the run",
+    )
+    parser.add_argument(
         "--total-timesteps", type=int, help="the budget, instead of the preset's (per seed)"
     )
     parser.add_argument("--quick", action="store_true", help="CartPole, ppo_clip, 100k steps")
@@ -275,13 +262,20 @@ def main() -> None:
     print(machine(), flush=True)
     for env in [] if args.plot_only else envs:
         for algo in algos:
-            r = load_runs([run(env, algo, seeds, args.quick, runs_dir, args.total_timesteps)])[0]
+            measure_random(env, runs_dir)
+            path = run(env, algo, seeds, args.quick, runs_dir, args.total_timesteps, args.key)
+            r = load_runs([path])[0]
             print(table([r])[-1], flush=True)
-    runs = load_runs(glob.glob(os.path.join(runs_dir, "*.npz")))
+    runs = saved_runs(runs_dir)
     lines = [
-        "Each row: `python benchmarks/learning.py --env <env> --algo <algo> --seeds <seeds>` "
-        "(the table and plots hold every run saved in learning_runs/; "
-        "`python benchmarks/learning.py --plot-only` rebuilds them).",
+        "Each row: `python benchmarks/learning.py --env <env> --algo <algo> --seeds <seeds> "
+        "--key <key>` (the table and plots hold every run saved in learning_runs/; "
+        "`python benchmarks/learning.py --plot-only` rebuilds them). Per row, over its seeds' "
+        "final returns (each the mean episode return over the seed's last 10 updates): the "
+        "interquartile mean with its 95% bootstrap interval, the mean and the worst seed. "
+        f"`key`: the key the seeds were split from; {TABLE_KEY} is held out from every preset "
+        "search, and a key marked 'searched on' is one that presets were tuned on. The "
+        "suites' aggregates: the results pages of the docs site (docs/results/).",
         "",
         machine(),
         "",

@@ -5,6 +5,10 @@
 - ``results/<file>.md``: every table in ``benchmarks/results/`` as it was written (its command,
   machine and commit included), never retyped, and ``results/index.md`` listing them; the
   plots and the quick-start pictures beside them, at ``benchmarks/results/...``;
+- ``results/<suite>.md`` (``SUITE_PAGES``): per suite, the learning table as IQM with
+  bootstrap intervals, the aggregate over the suite and its plots, computed by
+  ``benchmarks/report.py`` from the runs in ``benchmarks/results/learning_runs/`` as the site is
+  built;
 - in any page, a line ``{{ results ALGO }}`` becomes the rows of
   ``benchmarks/results/learning_cpu.md`` for that algorithm, a line ``{{ defaults ALGO }}``
   the algorithm's own defaults (``pgjax.algorithms.get(ALGO).defaults``), and links into
@@ -15,11 +19,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 from mkdocs.structure.files import File, Files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
+SUITE_PAGES = {"classic control": "results/classic_control.md", "MinAtar": "results/minatar.md"}
+"""The results pages ``benchmarks/report.py`` builds, one per suite of its ``SUITES``."""
 
 LAYERS = (
     ("The package", "", ("pgjax",)),
@@ -109,6 +116,7 @@ LAYERS = (
             "pgjax.tools.loggers",
             "pgjax.tools.tracking",
             "pgjax.tools.sweep",
+            "pgjax.tools.stats",
             "pgjax.tools.evaluate",
             "pgjax.tools.render",
         ),
@@ -164,14 +172,38 @@ def _results_pages() -> dict[str, str]:
         "# Results\n\nEvery table below was written by a script in `benchmarks/`; each says "
         "the command that made it, the machine and the pgjax commit. They are read from "
         "`benchmarks/results/` when the site is built. [Results, discussed](discussion.md) "
-        "walks through them.\n\n" + "\n".join(listing) + "\n"
+        "walks through them. The learning results by suite, as IQM with bootstrap intervals "
+        "and aggregated over each suite: "
+        + ", ".join(f"[{suite}]({os.path.basename(uri)})" for suite, uri in SUITE_PAGES.items())
+        + ".\n\n"
+        + "\n".join(listing)
+        + "\n"
     )
     return pages
 
 
+def _suite_pages() -> tuple[dict[str, str], dict[str, bytes]]:
+    """``SUITE_PAGES``' Markdown and their images (``results/<name>.png``)."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    try:
+        import report
+    finally:
+        sys.path.pop(0)
+    runs = os.path.join(RESULTS, "learning_runs", "cpu")
+    pages, images = {}, {}
+    for suite, uri in SUITE_PAGES.items():
+        text, pngs = report.suite_page(runs, suite, image_prefix="")
+        pages[uri] = text
+        images.update({f"results/{name}": png for name, png in pngs.items()})
+    return pages, images
+
+
 def on_files(files: Files, config) -> Files:
-    for uri, text in {**_api_pages(), **_results_pages()}.items():
+    suites, images = _suite_pages()
+    for uri, text in {**_api_pages(), **_results_pages(), **suites}.items():
         files.append(File.generated(config, uri, content=text))
+    for uri, png in images.items():
+        files.append(File.generated(config, uri, content=png))
     for folder, _, names in os.walk(RESULTS):
         for name in names:
             if name.endswith((".png", ".gif", ".html", ".svg")):

@@ -17,6 +17,11 @@ BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
         ("throughput.py", "| CartPole-v1 | ppo_clip | seeds | 4 | 4 x 128 |", ["--scaling"]),
         ("learning.py", "| CartPole-v1 | ppo_clip |", []),
         ("learning.py", "| CartPole-v1 | 99,840 | 2 |", ["--reference"]),
+        (
+            "preset_search.py",
+            "| `Config(algo, env)` | 19,968 |",
+            ["--env", "CartPole-v1", "--algo", "vtrace"],
+        ),
         ("ppo_variants.py", "| clipping, ε 0.2 |", []),
         ("family.py", "| ppo_clip |", []),
         ("seed_claims.py", "baseline", []),

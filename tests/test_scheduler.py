@@ -192,7 +192,8 @@ def test_a_benchmark_script_stopped_by_sigterm_names_what_it_wrote(tmp_path):
     stdout, stderr = stop_mid_run(process, signal.SIGTERM, after="| CartPole-v1 | ppo_clip")
     assert process.returncode == 143, stdout + stderr
     saved = Path("out/learning_runs/cpu/CartPole-v1__ppo_clip.npz")
-    assert f"learning.py: SIGTERM: stopped; the files it wrote: {saved}." in stderr
+    random = Path("out/learning_runs/cpu/random_returns.json")  # the random policy's, first
+    assert f"learning.py: SIGTERM: stopped; the files it wrote: {random}, {saved}." in stderr
     assert "Run again with: python" in stderr and "Traceback" not in stderr
     with np.load(tmp_path / saved) as run:
         assert run["returns"].shape[0] == 1

@@ -9,6 +9,10 @@ fields of its PPO preset (``ENV_FIELDS``), with the algorithm's defaults for the
 
 This module holds plain dicts of fields (``Config`` reads them while it is built); it builds
 no environment and imports no config (``pgjax.pipeline.config.preset`` makes a preset's ``Config``).
+
+Each preset's comment names the keys its search split seeds from: key 0 (the learning table's
+key until issue 42) or key 1000 (``benchmarks/preset_search.py``'s default). The learning table
+(``benchmarks/learning.py``) splits its seeds from key 99, which no search here used.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pgjax.envs.registry import base_name, parse
 
 # Continuous control: 16 envs x 256 steps, 10 epochs of 32 minibatches; observations
 # normalised, rewards scaled by 0.1, no entropy bonus, unclipped critic. On Pendulum at lr 1e-3
-# one seed in eight learned to -280 and then collapsed to -1150; at 3e-4 none did.
+# one seed in eight learned to -280 and then collapsed to -1150; at 3e-4 none did (key 0).
 _CONTINUOUS = dict(
     total_timesteps=500_000,
     num_envs=16,
@@ -34,14 +38,14 @@ _CONTINUOUS = dict(
 )
 
 PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    # PureJaxRL's published CartPole configuration (Config's global defaults).
+    # PureJaxRL's published CartPole configuration (Config's global defaults), as published.
     ("CartPole-v1", "ppo_clip"): {},
     ("Pendulum-v1", "ppo_clip"): dict(_CONTINUOUS),
     # A longer horizon (γ 0.999) and an entropy bonus, so that the car keeps exploring until
     # it has found the flag (without them half the seeds settled on standing still, which
-    # avoids the action cost; at lr 1e-3 one seed in eight still did).
+    # avoids the action cost; at lr 1e-3 one seed in eight still did). Searched on key 0.
     ("MountainCarContinuous-v0", "ppo_clip"): {**_CONTINUOUS, "gamma": 0.999, "ent_coef": 0.01},
-    # The defaults learn Acrobot as they are.
+    # The defaults learn Acrobot as they are (key 0).
     ("Acrobot-v1", "ppo_clip"): {},
 }
 # A2C on CartPole: 8 envs x 16 steps (a 128-step batch per update; its default is 16 x 32) and
@@ -49,19 +53,19 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 # whatever the learning rate (7e-4 to 2.5e-3), entropy bonus (0, 0.01) or λ (0.95, 1); 64 envs
 # did no better; 8 x 16 alone left 1 or 2 seeds in 8 near 100-250. With rewards x 0.1 as well
 # every one of 16 seeds reached 500 at 500k steps for each of lr 1e-3 and 2.5e-3 and gradient
-# norm 0.5 and 5 (64 runs; unscaled, 4 to 8 of each 16 fell back).
+# norm 0.5 and 5 (64 runs; unscaled, 4 to 8 of each 16 fell back). Searched on key 0.
 PRESETS[("CartPole-v1", "a2c")] = dict(num_envs=8, num_steps=16, reward_scale=0.1)
 # On Pendulum the other trust-region objectives need PPO's continuous sizes too: with their
 # own (512-step batches, 4 x 4 minibatch steps) they stay near the random policy's -1230 in
 # 500k steps; with these, benchmarks/ppo_variants.py (4 seeds) measured adaptive-KL PPO -156,
-# TRPO -157 and the unconstrained surrogate -250. benchmarks/learning.py measures them.
+# TRPO -157 and the unconstrained surrogate -250 (key 0). benchmarks/learning.py measures them.
 for _algo in ("is_pg", "ppo_penalty", "trpo"):
     PRESETS[("Pendulum-v1", _algo)] = dict(_CONTINUOUS)
 # PureJaxRL's MinAtar settings: an MLP 64 wide on the flattened frames, 64 envs x 128 steps,
 # 8 minibatches, lr 5e-3, relu. On Breakout the actor and critic share their torso: in
 # exploratory sweeps (issue 3's notes) about 42 over 24 seeds at 2M steps against about 35
 # with separate networks, and 1.2x the steps per second; no single change of gamma, lambda,
-# entropy, clip, grad norm, learning rate, epochs, minibatches or layout did as well.
+# entropy, clip, grad norm, learning rate, epochs, minibatches or layout did as well (key 0).
 # benchmarks/learning.py measures it.
 for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
     PRESETS[(f"{_game}-MinAtar", "ppo_clip")] = dict(
@@ -78,7 +82,7 @@ for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
 
 # Brax, after Brax's own PPO settings scaled to a CPU: a tanh-squashed Gaussian, observations
 # normalised, γ 0.97, 4 epochs, no entropy bonus; 64 envs x 64 steps rather than Brax's 2048
-# envs x 5 steps. benchmarks/learning.py measures them.
+# envs x 5 steps (checked on key 0). benchmarks/learning.py measures them.
 _BRAX = dict(
     action_dist="tanh_normal",
     num_envs=64,
@@ -94,13 +98,13 @@ _BRAX = dict(
 PRESETS[("brax/inverted_pendulum", "ppo_clip")] = dict(total_timesteps=500_000, **_BRAX)
 # Locomotion: 128 envs x 16 steps, 4 minibatches, a little entropy. At 1.5M steps on the
 # spring backend (2 seeds) ant went from about -400 to about 1000; rewards scaled by 0.1 with
-# a gradient norm of 1 learned more slowly (about 700).
+# a gradient norm of 1 learned more slowly (about 700). Key 0.
 PRESETS[("brax/ant", "ppo_clip")] = dict(
     total_timesteps=2_000_000,
     **{**_BRAX, "num_envs": 128, "num_steps": 16, "num_minibatches": 4, "ent_coef": 0.001},
 )
 # Craftax (symbolic), after the Craftax paper's PPO scaled to a CPU: λ 0.8, lr 2e-4, an
-# entropy bonus, wider layers for its 1345 (Classic) or 8268 inputs.
+# entropy bonus, wider layers for its 1345 (Classic) or 8268 inputs (checked on key 0).
 for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
     PRESETS[(f"craftax/{_name}", "ppo_clip")] = dict(
         total_timesteps=1_000_000,
@@ -126,6 +130,7 @@ for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
 # change alone from these: 8 envs 435.8, 16 envs 324.0 (fewer updates), GRU 64 357.1 (three
 # seeds at 500, three under 260), 64-step windows 291.8, the same with lr 3e-4 345.7. (That
 # CPU's memory.py gave the preset 486.1, the one before it 456.2: the same code and seeds.)
+# Every search here on key 0.
 PRESETS[("MaskedCartPole-v1", "ppo_clip")] = dict(
     network="gru", rnn_size=32, hidden_sizes=(64,), normalize_obs=True, lr=5e-4, clip_eps=0.1,
     ent_coef=0.0,
