@@ -120,20 +120,24 @@ WRITTEN: list[str] = []
 prints (``script``)."""
 
 
+def write_file(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (through a temporary file: a signal or a
+    full disk never leaves a committed result half written), and name it in ``WRITTEN``."""
+    write_atomic(Path(path), data)
+    WRITTEN.append(path)
+
+
 def write_table(lines: list[str], out: str | None) -> None:
-    """Write ``lines`` to ``out`` whole or not at all (through a temporary file: a signal or a
-    full disk never leaves a committed table half written)."""
+    """Write ``lines`` to ``out`` (``write_file``)."""
     if out:
-        write_atomic(Path(out), ("\n".join(lines) + "\n").encode())
-        WRITTEN.append(out)
+        write_file(out, ("\n".join(lines) + "\n").encode())
 
 
 def save_npz(path: str, **arrays) -> None:
-    """``np.savez_compressed(path, **arrays)``, whole or not at all."""
+    """``np.savez_compressed(path, **arrays)``, whole or not at all (``write_file``)."""
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    write_atomic(Path(path), buffer.getvalue())
-    WRITTEN.append(path)
+    write_file(path, buffer.getvalue())
 
 
 def script(main: Callable[[], int | None]) -> int | None:

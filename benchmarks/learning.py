@@ -16,9 +16,9 @@ where there is one; else the environment's settings taken from its PPO preset (b
 entropy bonus, reward scale, observation normalisation, network:
 ``pgjax.pipeline.presets.ENV_FIELDS``) with the algorithm's own sizes and learning rate; the
 table's "setting" column says which. Per seed the final return is the mean episode return over
-the last 10 updates; the table gives, for each row, the
-budget, the run's seconds (compile excluded) and the compile seconds (``report.table``: the
-interquartile mean over seeds with its 95% bootstrap interval, the mean and the worst seed).
+the last 10 updates; the table gives, for each row, the interquartile mean over seeds with its 95%
+bootstrap interval, the mean and the worst seed (``report.table``), the budget, the run's
+seconds (compile excluded) and the compile seconds.
 Each environment's uniformly random policy's return is measured once beside the runs
 (``random_returns.json``), the zero of ``report``'s normalised scores. Curves are the mean over
 seeds with a 95% band, against environment steps and against wall-clock seconds (compile
@@ -44,7 +44,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import reference_ppo
 from common import (
@@ -56,6 +55,7 @@ from common import (
     save_npz,
     script,
     vmapped_run,
+    write_file,
     write_table,
 )
 from report import (
@@ -74,8 +74,6 @@ from pgjax.envs import make_env
 from pgjax.envs.base import env_action
 from pgjax.pipeline.config import config_for as presets_config_for
 from pgjax.tools.chunks import final_return
-
-matplotlib.use("Agg")
 
 
 def file_name(env: str) -> str:
@@ -172,10 +170,7 @@ def measure_random(env: str, runs_dir: str, episodes: int = RANDOM_EPISODES) -> 
 
 def plot(runs: list[dict], path: str, wall_clock: bool) -> None:
     """Every environment's curves (``report.curves_plot``) written to ``path``, whole."""
-    envs = list(dict.fromkeys(r["env"] for r in runs))
-    with open(path + ".part", "wb") as f:
-        f.write(curves_plot(runs, envs, wall_clock))
-    os.replace(path + ".part", path)
+    write_file(path, curves_plot(runs, list(dict.fromkeys(r["env"] for r in runs)), wall_clock))
     print(f"wrote {path}")
 
 
@@ -261,8 +256,8 @@ def main() -> None:
         return reference(envs[:1] if args.quick else envs, seeds, args.quick, out, runs_dir)
     print(machine(), flush=True)
     for env in [] if args.plot_only else envs:
+        measure_random(env, runs_dir)
         for algo in algos:
-            measure_random(env, runs_dir)
             path = run(env, algo, seeds, args.quick, runs_dir, args.total_timesteps, args.key)
             r = load_runs([path])[0]
             print(table([r])[-1], flush=True)

@@ -31,8 +31,7 @@ from learning import file_name
 from report import SEARCH_KEYS, TABLE_KEY, finite, iqm_cell, number, row_stats
 
 from pgjax import Config
-from pgjax.tools.chunks import final_return
-from pgjax.tools.sweep import sweep
+from pgjax.tools.sweep import summarize, sweep
 
 
 def candidate_rows(
@@ -46,17 +45,15 @@ def candidate_rows(
     result = sweep(config, grid, seeds, key=jax.random.key(key))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rows = []
-    for i, point in enumerate(result.settings):
-        finals = np.array(
-            [final_return({"episode_return": r}) for r in result.metrics["episode_return"][i]]
-        )
-        finals[result.diverged[i]] = np.nan
+    for row in summarize(result):  # each seed's final return, NaN where it diverged
+        finals = np.array(row.per_seed)
         s = row_stats(finals)
+        point = row.setting
         label = json.dumps({**static, **point}) if static or point else "Config(algo, env)"
         per_seed = " ".join(number(x) for x in np.sort(finite(finals)))
         rows.append(
             f"| `{label}` | {config.num_updates * config.batch_size:,} | {iqm_cell(s)} | "
-            f"{number(s['mean'])} | {number(s['worst'])} | {int(result.diverged[i].sum())} | "
+            f"{number(s['mean'])} | {number(s['worst'])} | {row.diverged} | "
             f"{per_seed} | {wall / len(result.settings):.0f} | {cpu / len(result.settings):.0f} |"
         )
         print(rows[-1], flush=True)
