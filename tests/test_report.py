@@ -76,3 +76,23 @@ def test_suite_page_has_its_tables_and_images(runs):
     assert "![aggregate](x_classic_control_aggregate.png)" in text
     assert set(images) == {"x_classic_control_aggregate.png", "x_classic_control_curves.png"}
     assert all(png.startswith(b"\x89PNG") for png in images.values())
+
+
+def test_readme_headline_is_the_learning_table():
+    """The README's PPO-Clip figures are the learning table's rows, not retyped numbers."""
+    root = Path(__file__).resolve().parents[1]
+    line = next(
+        row
+        for row in (root / "README.md").read_text().splitlines()
+        if row.startswith("| PPO-Clip, IQM")
+    )
+    what, result, _ = (cell.strip() for cell in line.strip("|").split("|"))
+    envs = what.split(": ")[1].split(" / ")
+    figures = result.replace("−", "-").split(" / ")
+    assert len(envs) == len(figures) == 3
+    rows = (root / "benchmarks/results/learning_cpu.md").read_text().splitlines()
+    for env, figure in zip(envs, figures, strict=True):
+        row = next(r for r in rows if r.startswith(f"| {env} | ppo_clip |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[7] == figure, (env, cells[7], figure)
+        assert cells[5] == "99", f"{env}: the README's row must be on the held-out key 99"
