@@ -93,8 +93,8 @@ for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
 
 # PPO-Penalty on Breakout takes PPO-Clip's preset whole (its sizes, lr 5e-3, the shared torso):
 # 4 seeds of key 0 gave 33.6-62.9 (mean 42.8) at lr 5e-3 and 19.0-43.2 at 2.5e-3, where with
-# its own sizes (4 envs x 128 steps, lr 2.5e-4) 8 seeds stayed at 1.5-7.0, the random
-# policy's level. benchmarks/results/searches/Breakout-MinAtar__ppo_penalty.md.
+# its own sizes (4 envs x 128 steps, lr 2.5e-4) 8 seeds stayed at 1.5-7.0 (a random
+# policy scores 0.43). benchmarks/results/searches/Breakout-MinAtar__ppo_penalty.md.
 PRESETS[("Breakout-MinAtar", "ppo_penalty")] = dict(PRESETS[("Breakout-MinAtar", "ppo_clip")])
 
 # Brax, after Brax's own PPO settings scaled to a CPU: a tanh-squashed Gaussian, observations
