@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -19,8 +18,10 @@ from pgjax.tools import checkpoint, config_file, metrics_files
 TINY = ["--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2", "--no-anneal-lr"]
 
 
-def _environment(cwd, env=None) -> dict:
-    return {**os.environ, "PGJAX_CACHE_DIR": str(Path(cwd) / "cache"), **(env or {})}
+def _environment(env=None) -> dict:
+    """This process's variables (the test session's compilation cache, tests/conftest.py)
+    with ``env``'s on top."""
+    return {**os.environ, **(env or {})}
 
 
 def pgjax(*args, cwd, timeout=600, env=None):
@@ -31,7 +32,7 @@ def pgjax(*args, cwd, timeout=600, env=None):
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env=_environment(cwd, env),
+        env=_environment(env),
     )
 
 
@@ -43,7 +44,7 @@ def pgjax_started(*args, cwd) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
-        env=_environment(cwd),
+        env=_environment(),
     )
 
 
@@ -77,6 +78,7 @@ def test_train_writes_a_run_folder(reference):
     assert (run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_unset_flags_take_the_environments_settings_and_the_run_says_which(tmp_path):
     """Pendulum's preset for every flag not given (even --lr 2.5e-4, the global default, is
     kept as given); --no-presets: the bare defaults."""
@@ -103,6 +105,7 @@ def test_unset_flags_take_the_environments_settings_and_the_run_says_which(tmp_p
     assert config_file.load_config(tmp_path / "bare")[0] == bare
 
 
+@pytest.mark.slow
 def test_resume_continues_to_the_same_bits(reference):
     cwd = reference
     out = pgjax("train", *TINY, "--total-timesteps", 64_000, "--run-dir", "half", cwd=cwd)
@@ -115,6 +118,7 @@ def test_resume_continues_to_the_same_bits(reference):
     assert (half / "checkpoint.msgpack").read_bytes() == (ref / "checkpoint.msgpack").read_bytes()
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_the_resumed_run_is_the_uninterrupted_one(reference):
     cwd = reference
     args = ["train", *TINY, "--total-timesteps", 128_000, "--run-dir", "cut", "--chunks", 100]
@@ -237,6 +241,7 @@ envs.register("my-walk", lambda: envs.five_value(Walk(), time_limit=10))
 '''
 
 
+@pytest.mark.slow
 def test_the_cli_trains_resumes_evaluates_and_sweeps_a_users_environment(tmp_path):
     # `--import my_envs` (a module in the current folder) registers the name the run uses
     (tmp_path / "my_envs.py").write_text(USER_MODULE)

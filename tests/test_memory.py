@@ -196,6 +196,7 @@ def test_every_algorithm_learns_with_memory(algo):
         np.testing.assert_allclose(metrics["ratio_std"], 0.0, rtol=0, atol=ROUNDING)
 
 
+@pytest.mark.slow
 def test_memory_trains_resumes_to_the_same_bits_and_evaluates(tmp_path):
     """The hidden states are part of the run's state: a run stopped half-way and resumed
     writes the same checkpoint bytes as the whole run; evaluation and recording step the
@@ -221,6 +222,7 @@ def test_memory_trains_resumes_to_the_same_bits_and_evaluates(tmp_path):
     assert 0 < len(episode.rewards) <= 500
 
 
+@pytest.mark.slow
 def test_memory_shards_with_its_environments():
     """Data parallel on 2 devices: every device's hidden states stay with its environments,
     parameters stay identical, and seeds shard as for a feed-forward policy."""

@@ -43,6 +43,7 @@ def test_committed_notebook_matches_its_source_and_shows_its_plots(name):
     assert images and all(png[:8] == b"\x89PNG\r\n\x1a\n" for png in images)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_in_quick_mode(name, monkeypatch):
     monkeypatch.setenv("PGJAX_QUICK", "1")

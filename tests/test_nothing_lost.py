@@ -31,11 +31,6 @@ SMALL = dict(num_envs=4, num_steps=16, num_minibatches=2, anneal_lr=False)
 SHORT = [*TINY, "--total-timesteps", 640, "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PGJAX_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def in_process(args, capsys) -> tuple[int, str, str]:
     """``pgjax args`` in this process: (exit status, stdout, stderr)."""
     code = cli.main([str(a) for a in args])
@@ -90,6 +85,7 @@ def test_overwrite_replaces_a_run_and_resume_refuses_it(tmp_path, capsys):
     refused(in_process(["train", "--resume", run_dir, "--overwrite"], capsys), "give one")
 
 
+@pytest.mark.slow
 def test_two_sweeps_keep_both_tables(tmp_path):
     args = ["sweep", *TINY, "--total-timesteps", 640, "--seeds", 1]
     for lrs in ("1e-3,3e-4", "1e-4,2e-4"):
@@ -355,6 +351,7 @@ def test_the_memory_estimate_is_a_lower_bound():
 # ---- 4. Ctrl-C heard at once ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_heard_at_once_and_a_second_quits_keeping_the_checkpoint(tmp_path):
     """The first Ctrl-C is answered while the compiled chunk runs on (before, Python heard it
     only when the chunk ended); the second ends the process at once, the checkpoint of the

@@ -22,6 +22,8 @@ from pgjax.tools.evaluate import MAX_EPISODES, evaluate
 from pgjax.tools.session import StopOnSignals, run
 from tests.test_cli import TINY, _environment, pgjax, user_error
 
+pytestmark = pytest.mark.slow  # each test drives pgjax processes through signals and requeues
+
 # 2000 tiny updates (seconds): long enough to be stopped in the middle
 LONG = [*TINY, "--total-timesteps", 128_000, "--chunks", 4]
 
@@ -42,7 +44,7 @@ def started(*args, cwd) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
-        env=_environment(cwd),
+        env=_environment(),
     )
 
 
@@ -378,7 +380,7 @@ def test_a_second_signal_while_saving_leaves_a_whole_checkpoint(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        env=_environment(tmp_path),
+        env=_environment(),
     )
     assert out.returncode == 143, out.stderr  # fmt: skip
     assert "quit; r keeps its last checkpoint" in out.stderr

@@ -77,6 +77,7 @@ def user_parts(tmp_path_factory):
     sys.path.remove(str(folder))
 
 
+@pytest.mark.slow
 def test_a_users_traced_knob_vmaps_in_one_compiled_call(user_parts):
     config = Config(algo="dual_ppo", **SMALL)
     assert config.settings == {"dual_clip": 3.0}
@@ -120,6 +121,7 @@ def test_a_config_json_of_before_the_move_still_loads():
     assert Config.from_dict({"algo": "ppo_penalty", **old}).hparams().settings == {"kl_beta": 2.0}
 
 
+@pytest.mark.slow
 def test_the_optimiser_is_a_value():
     base = Config(**SMALL)
     runs = {

@@ -40,6 +40,7 @@ keys = jax.random.split(jax.random.key(0), 8)
 """
 
 
+@pytest.mark.slow
 def test_sharded_seeds_equal_vmapped_seeds():
     # XLA compiles a batch of 2 seeds per device against 8 on one device; float results may
     # differ in the last bits, exactly as vmap over 2 keys differs from vmap over 8 on one
@@ -155,6 +156,7 @@ print(json.dumps({"processes": jax.process_count(), "devices": jax.device_count(
 """
 
 
+@pytest.mark.slow
 def test_two_simulated_hosts_share_the_seeds():
     """What a user runs on each host, simulated by two processes of 2 CPU devices each on
     this machine (gloo collectives over localhost)."""
@@ -222,6 +224,7 @@ print(json.dumps({
     assert r["copies"] == 4 and r["identical"] and "devices" in r["env_spec"]
 
 
+@pytest.mark.slow
 def test_the_cli_trains_and_resumes_data_parallel(tmp_path):
     from tests.test_cli import TINY, pgjax
 

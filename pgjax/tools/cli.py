@@ -381,8 +381,12 @@ def settings_help(argv: list[str]) -> str:
 
 
 def _enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache, in ``$PGJAX_CACHE_DIR`` (else ``~/.cache/pgjax``),
+    unless JAX's own is already set (``JAX_COMPILATION_CACHE_DIR``): then that one."""
     import jax
 
+    if jax.config.jax_compilation_cache_dir:
+        return
     cache = os.environ.get("PGJAX_CACHE_DIR", str(Path.home() / ".cache" / "pgjax"))
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
