@@ -9,7 +9,9 @@ import tempfile
 # that imports this file, before any worker starts), so a program that several tests build (the
 # CLI's tiny run, a notebook's cell, a docs example) is compiled once instead of once per
 # process. A cached executable is the one XLA compiled, so results are the same bits.
-os.environ.setdefault("PGJAX_TEST_CACHE", tempfile.mkdtemp(prefix="pgjax-test-cache-"))
+_MADE_HERE = "PGJAX_TEST_CACHE" not in os.environ  # a worker inherits its controller's
+if _MADE_HERE:
+    os.environ["PGJAX_TEST_CACHE"] = tempfile.mkdtemp(prefix="pgjax-test-cache-")
 os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["PGJAX_TEST_CACHE"]
 os.environ["PGJAX_CACHE_DIR"] = os.environ["PGJAX_TEST_CACHE"]
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
@@ -23,6 +25,7 @@ def pytest_xdist_auto_num_workers(config) -> int:
 
 
 def pytest_unconfigure(config) -> None:
-    """The session's first process (xdist's controller, or the only one) removes the cache."""
-    if not hasattr(config, "workerinput"):
+    """The process that made the cache (xdist's controller, or the only one) removes it; a
+    folder given in ``PGJAX_TEST_CACHE`` is left as it was."""
+    if _MADE_HERE:
         shutil.rmtree(os.environ["PGJAX_TEST_CACHE"], ignore_errors=True)

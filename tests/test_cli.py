@@ -18,12 +18,6 @@ from pgjax.tools import checkpoint, config_file, metrics_files
 TINY = ["--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2", "--no-anneal-lr"]
 
 
-def _environment(env=None) -> dict:
-    """This process's variables (the test session's compilation cache, tests/conftest.py)
-    with ``env``'s on top."""
-    return {**os.environ, **(env or {})}
-
-
 def pgjax(*args, cwd, timeout=600, env=None):
     """Run ``pgjax args`` to its end: the completed process, its output as text."""
     return subprocess.run(
@@ -32,7 +26,7 @@ def pgjax(*args, cwd, timeout=600, env=None):
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env=_environment(env),
+        env={**os.environ, **env} if env else None,  # None: this process's (conftest.py's cache)
     )
 
 
@@ -44,7 +38,6 @@ def pgjax_started(*args, cwd) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
-        env=_environment(),
     )
 
 

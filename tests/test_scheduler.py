@@ -20,7 +20,7 @@ from pgjax import Config
 from pgjax.tools import checkpoint, cli, config_file, folders, metrics_files
 from pgjax.tools.evaluate import MAX_EPISODES, evaluate
 from pgjax.tools.session import StopOnSignals, run
-from tests.test_cli import TINY, _environment, pgjax, user_error
+from tests.test_cli import TINY, pgjax, user_error
 
 pytestmark = pytest.mark.slow  # each test drives pgjax processes through signals and requeues
 
@@ -44,7 +44,6 @@ def started(*args, cwd) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
-        env=_environment(),
     )
 
 
@@ -380,7 +379,6 @@ def test_a_second_signal_while_saving_leaves_a_whole_checkpoint(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        env=_environment(),
     )
     assert out.returncode == 143, out.stderr  # fmt: skip
     assert "quit; r keeps its last checkpoint" in out.stderr

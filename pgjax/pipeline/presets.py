@@ -95,11 +95,10 @@ for _game in ("Breakout", "SpaceInvaders", "Asterix", "Freeway"):
 # 4 seeds of key 0 gave 33.6-62.9 (mean 42.8) at lr 5e-3 and 19.0-43.2 at 2.5e-3, where with
 # its own sizes (4 envs x 128 steps, lr 2.5e-4) 8 seeds stayed at 1.5-7.0 (a random
 # policy scores 0.43). benchmarks/results/searches/Breakout-MinAtar__ppo_penalty.md.
-PRESETS[("Breakout-MinAtar", "ppo_penalty")] = dict(PRESETS[("Breakout-MinAtar", "ppo_clip")])
 # On SpaceInvaders and Asterix too, not searched further: with its own sizes 8 seeds reached
 # IQMs of 94.9 (key 0) and 2.01 (key 99), 70% of PPO-Clip's held-out 135.8 and 2.89; PPO-Clip's
 # preset was chosen on key 0.
-for _game in ("SpaceInvaders", "Asterix"):
+for _game in ("Breakout", "SpaceInvaders", "Asterix"):
     PRESETS[(f"{_game}-MinAtar", "ppo_penalty")] = dict(PRESETS[(f"{_game}-MinAtar", "ppo_clip")])
 
 # Brax, after Brax's own PPO settings scaled to a CPU: a tanh-squashed Gaussian, observations
