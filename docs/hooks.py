@@ -118,6 +118,7 @@ LAYERS = (
             "pgjax.tools.sweep",
             "pgjax.tools.stats",
             "pgjax.tools.evaluate",
+            "pgjax.tools.export",
             "pgjax.tools.render",
         ),
     ),

@@ -35,10 +35,12 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and the AP
         make_train,
         train_seeds,
     )
+    from pgjax.tools.export import export
 
 _PUBLIC = {
     "Config": "pgjax.pipeline.config",
     "HParams": "pgjax.core.hparams",
+    "export": "pgjax.tools.export",
     "Pipeline": "pgjax.pipeline.train",
     "TrainResult": "pgjax.pipeline.train",
     "TrainState": "pgjax.pipeline.train",
@@ -157,6 +159,7 @@ __all__ = [
     "algorithms",
     "distributions",
     "envs",
+    "export",
     "kl_control",
     "losses",
     "make_pipeline",

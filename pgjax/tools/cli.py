@@ -8,6 +8,7 @@
     pgjax train --run-dir runs/job --requeue      # start there, or resume: a job's one line
     pgjax eval runs/X --episodes 32 --greedy --render cartpole.gif
     pgjax sweep --seeds 8 --lr 1e-4,3e-4,1e-3 --clip-eps 0.1,0.2
+    pgjax export runs/X exported --format onnx    # the policy, for a runtime without pgjax
 
 Flags, defaults and help text come from ``Config`` and its field docstrings (through tyro).
 A ``Config`` flag counts as given when it is on the command line; the fields not given
@@ -211,6 +212,23 @@ class _EvalArgs:
 
 
 @dataclasses.dataclass(frozen=True)
+class _ExportArgs:
+    """Write a trained run's policy as a file that runs without pgjax: its greedy and its
+    sampling action function (the sample's noise an input), observation normalisation and a
+    recurrent state included, with signature.json naming every input and output."""
+
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")]
+    """The run folder written by `pgjax train` (its last checkpoint is exported)."""
+    out: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="OUT")]
+    """A new or empty folder for greedy.<format>, sample.<format> and signature.json."""
+    format: typing.Literal["stablehlo", "onnx"] = "stablehlo"
+    """stablehlo: jax.export's serialisation, run by any Python with jax (CPU, CUDA, TPU);
+    onnx: through jax2onnx (the [onnx] extra), run by onnxruntime."""
+    overwrite: bool = False
+    """Write into an OUT folder that is not empty (files of the same names are replaced)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class _SweepArgs:
     """Train a grid of hyperparameters × seeds as vmapped, compiled calls; writes a table (mean
     and 95% CI of the final return per setting) and a plot of the curves.
@@ -248,6 +266,8 @@ EvalArgs = _documented(_EvalArgs)
 """``pgjax eval``'s flags."""
 SweepArgs = _documented(_SweepArgs)
 """``pgjax sweep``'s flags: ``Config`` fields, each one value or a comma-separated list."""
+ExportArgs = _documented(_ExportArgs)
+"""``pgjax export``'s flags."""
 
 
 class UserError(Exception):
@@ -700,6 +720,38 @@ class _EvalLines:
               f" | {seconds:.1f}s", flush=True)  # fmt: skip
 
 
+# ---- export -------------------------------------------------------------------------------
+
+
+def run_export(args: ExportArgs) -> int:
+    from pgjax.tools import export
+    from pgjax.tools.folders import CheckpointError
+
+    import_run_modules(args.run_dir)
+    try:
+        signature = export.export(
+            args.run_dir, args.out, format=args.format, overwrite=args.overwrite
+        )
+    except export.ExportError as error:
+        raise UserError(str(error)) from None
+    except CheckpointError as error:  # OUT not empty: the flag to say so
+        raise CheckpointError(str(error).replace("overwrite=True", "--overwrite")) from None
+    wrote = []
+    for mode, function in signature["functions"].items():
+        path = Path(args.out) / function["file"]
+        ports = ", ".join(p["name"] for p in function["inputs"])
+        wrote.append(
+            f"{path} ({mode}({ports}); {path.stat().st_size / 1e3:.1f} kB, loads in "
+            f"{export.load_seconds(path) * 1e3:.1f} ms)"
+        )
+    print(
+        f"pgjax: exported {signature['algo']} on {signature['env']} after "
+        f"{signature['update']} updates: " + ", ".join(wrote) + f"; "
+        f"{Path(args.out) / export.SIGNATURE_FILE} names the inputs and outputs"
+    )
+    return 0
+
+
 # ---- sweep --------------------------------------------------------------------------------
 
 
@@ -994,7 +1046,9 @@ def _parse(argv: list[str]):
     chosen algorithm's settings (``settings_help``)."""
     try:
         return tyro.extras.subcommand_cli_from_dict(
-            {"train": TrainArgs, "eval": EvalArgs, "sweep": SweepArgs}, args=argv, prog="pgjax"
+            {"train": TrainArgs, "eval": EvalArgs, "sweep": SweepArgs, "export": ExportArgs},
+            args=argv,
+            prog="pgjax",
         )
     except SystemExit as done:
         asked = {"--help", "-h"} & set(argv)
@@ -1022,6 +1076,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args, argv, own)
         if isinstance(args, EvalArgs):
             return run_eval(args)
+        if isinstance(args, ExportArgs):
+            return run_export(args)
         return run_sweep(args, grid, argv, own)
     except (UserError, CheckpointError, ValueError) as error:
         frames = [] if isinstance(error, UserError | CheckpointError) else user_frames(error)
