@@ -40,9 +40,10 @@ ANCHORS = {
     "Freeway-MinAtar": 58.0,
 }
 # Other suites, trained only when named (--env), with their extras installed; their anchors
-# (Brax's inverted_pendulum: 1 per step for 1000 steps) and the published results they are
-# compared with are in the README
-SUITE_ANCHORS = {"brax/inverted_pendulum": 1000.0}
+# (Brax's inverted_pendulum: 1 per step for 1000 steps; the Control Suite's CartpoleBalance:
+# a reward in [0, 1] per step for 1000 steps) and the published results they are compared
+# with are in the README
+SUITE_ANCHORS = {"brax/inverted_pendulum": 1000.0, "playground/CartpoleBalance": 1000.0}
 SUITES = {
     "classic control": ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCarContinuous-v0"),
     "MinAtar": (

@@ -1,9 +1,10 @@
 """The optional suites behind pgjax's contract, each where its extra is installed (``.ci/run``
 installs them all, ``pip install -e '.[suites]'``, in a second virtual environment and runs
-this file there): Brax, Craftax, Jumanji, Navix, XLand-MiniGrid and Pgx. At a time limit
-``truncated`` and not ``terminated``, at the end of the task the reverse; ``final_obs`` the
-observation that ended the episode (what the suite's own step, without a reset, returns) and
-the next one a fresh episode's; a legal-action mask honoured; and a short run of each."""
+this file there): Brax, Craftax, Jumanji, Navix, XLand-MiniGrid, Pgx and MuJoCo Playground.
+At a time limit ``truncated`` and not ``terminated``, at the end of the task the reverse;
+``final_obs`` the observation that ended the episode (what the suite's own step, without a
+reset, returns) and the next one a fresh episode's; a legal-action mask honoured; and a short
+run of each."""
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from pgjax import Config, envs, make_train
+from pgjax.envs import registry
 from pgjax.envs.base import MASK
 from pgjax.pipeline.presets import TIME_LIMITS
 from tests import probes
@@ -21,7 +23,8 @@ from tests.test_suites import N, check_shapes, run, step_keys
 def test_the_time_limits_presets_read_are_the_suites(env):
     """``Config`` sizes REINFORCE's windows by ``presets.TIME_LIMITS`` without building the
     environment: each suite's entry is what the environment says."""
-    pytest.importorskip(env.partition("/")[0])
+    suite = env.partition("/")[0]
+    pytest.importorskip(registry._IMPORTS.get(suite, suite))
     assert (envs.make_env(env).spec.time_limit or 0) == TIME_LIMITS[env]
 
 
@@ -64,6 +67,57 @@ def test_brax_names_and_backends(brax):
         envs.check_env("brax/antt")
     with pytest.raises(ValueError, match="backend='warp' is unknown; allowed: generalized"):
         envs.make_env("brax/ant:backend=warp")
+
+
+# ---- MuJoCo Playground -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def playground():
+    return pytest.importorskip("mujoco_playground")
+
+
+def test_playground_keeps_the_contract(playground):
+    # CartpoleBalance cut at 5 steps: a truncation (the Control Suite's tasks never end on
+    # their own), its final_obs what Playground's own step returns, then a fresh episode's
+    env = envs.make_env("playground/CartpoleBalance:episode_length=5")
+    assert env.spec.low.tolist() == [-1.0] and env.spec.time_limit == 5
+    pushes = [jnp.full((N, 1), 0.5)] * 6
+    obs, states, steps = run(env, pushes)
+    check_shapes(env, obs, steps[0])
+    ends = [(bool(ts.terminated.any()), ts.truncated.tolist()) for ts in steps]
+    assert ends == [(False, [False] * N)] * 4 + [(False, [True] * N), (False, [False] * N)]
+    raw = jax.vmap(env.env.step)(states[4].env_state, pushes[4])
+    np.testing.assert_allclose(steps[4].final_obs, raw.obs, rtol=1e-6)
+    np.testing.assert_allclose(steps[4].reward, raw.reward, rtol=1e-6)
+    assert not np.allclose(steps[4].obs, raw.obs)
+    assert np.asarray(steps[5].truncated).tolist() == [False] * N
+    assert envs.make_env("playground/CartpoleBalance").spec.time_limit == 1000
+
+
+def test_playground_names_options_and_refusals(playground):
+    from pgjax.envs.playground import TASKS
+
+    assert envs.suite_names("playground") == [f"playground/{t}" for t in TASKS]
+    with pytest.raises(ValueError, match=r"did you mean 'playground/CartpoleBalance'"):
+        envs.check_env("playground/CartpoleBalanse")
+    with pytest.raises(ValueError, match="impl='warp': pgjax runs Playground in MJX's JAX"):
+        envs.make_env("playground/CartpoleBalance:impl=warp")
+    with pytest.raises(ValueError, match="colour is not a field of the task's config; it has"):
+        envs.make_env("playground/CartpoleBalance:colour=1")
+    env = envs.make_env("playground/PendulumSwingup:action_repeat=2")
+    assert env.spec.obs_shape == (3,) and env.spec.num_actions == 1
+
+
+def test_playground_learns_cartpole_balance_a_little(playground):
+    # 400k steps of the preset: the return of a whole 1000-step episode rises well above
+    # where the first episodes end (a random policy holds the pole for part of them)
+    from pgjax.pipeline.config import preset
+
+    config = preset("playground/CartpoleBalance").replace(total_timesteps=400_000)
+    returns = np.asarray(jax.jit(make_train(config))(jax.random.key(0)).metrics["episode_return"])
+    ended = returns[np.isfinite(returns)]
+    assert len(ended) >= 4 and ended[-1] > ended[0] + 100, ended
 
 
 # ---- Craftax ---------------------------------------------------------------------------------
@@ -253,17 +307,18 @@ SMOKE = {
     "craftax": "craftax/Craftax-Classic-Symbolic-v1",
     # its states are chex dataclasses, which flax's serialisation learns by their fields
     "jumanji": "jumanji/Snake-v1:num_rows=6,num_cols=6",
+    "playground": "playground/CartpoleBalance:episode_length=20",
 }
 
 
 @pytest.mark.parametrize("suite", list(SMOKE))
 def test_a_suite_trains_resumes_to_the_same_bits_evaluates_and_renders(suite, tmp_path):
-    pytest.importorskip(suite)
+    pytest.importorskip(registry._IMPORTS.get(suite, suite))
     from pgjax.tools import checkpoint, folders, render
     from pgjax.tools.evaluate import evaluate, record_episode
     from pgjax.tools.session import run as run_folder
 
-    tanh = {"action_dist": "tanh_normal"} if suite == "brax" else {}
+    tanh = {"action_dist": "tanh_normal"} if suite in ("brax", "playground") else {}
     config = Config(
         env=SMOKE[suite],
         num_envs=4,

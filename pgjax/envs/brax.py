@@ -126,8 +126,14 @@ def make_brax(name: str, backend: str | None = None, episode_length: int = 1000,
             env = envs.get_environment(name, **options)
     except TypeError as error:
         raise ValueError(f"Config.env={full!r}: {error}") from None
+    return BraxEnv(env, brax_spec(env, episode_length), episode_length)
+
+
+def brax_spec(env: Any, episode_length: int) -> EnvSpec:
+    """The ``EnvSpec`` of an environment of Brax's interface: observations
+    ``[observation_size]``, actions in [-1, 1] ``[action_size]``, cut at ``episode_length``."""
     size = env.action_size
-    spec = EnvSpec(
+    return EnvSpec(
         obs_shape=(env.observation_size,),
         discrete=False,
         num_actions=size,
@@ -136,4 +142,3 @@ def make_brax(name: str, backend: str | None = None, episode_length: int = 1000,
         action_shape=(size,),
         time_limit=episode_length,
     )
-    return BraxEnv(env, spec, episode_length)

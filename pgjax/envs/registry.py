@@ -7,6 +7,7 @@
     "navix/Navix-Empty-5x5-v0"                    Navix (pip install 'pgjax[navix]')
     "xminigrid/MiniGrid-DoorKey-5x5"              XLand-MiniGrid (pip install 'pgjax[xminigrid]')
     "pgx/2048"                                    Pgx (pip install 'pgjax[pgx]')
+    "playground/CartpoleBalance"                  MuJoCo Playground (pgjax[playground])
     "my-maze"                                     after envs.register("my-maze", factory)
     "my-maze:size=8"                              factory(size=8), where it takes options
     "mine/level-1:k=v"                            after envs.register_suite("mine", ...)
@@ -37,11 +38,14 @@ _SUITES: dict[str, tuple[str, str, str]] = {
     "navix": ("pgjax.envs.navix", "navix_names", "make_navix"),
     "xminigrid": ("pgjax.envs.xminigrid", "xminigrid_names", "make_xminigrid"),
     "pgx": ("pgjax.envs.pgx", "pgx_names", "make_pgx"),
+    "playground": ("pgjax.envs.playground", "playground_names", "make_playground"),
 }
 """The optional suites: each one module of ``pgjax.envs`` (imported only when a name of the
 suite is used) with its names function (``() -> ["<suite>/<id>", ...]``) and its make function
 (``(id, **options) -> Env``); installed by the extra of the suite's name (``pgjax[brax]``). A
 new suite is its module and a line here."""
+_IMPORTS = {"playground": "mujoco_playground"}
+"""A suite's Python package where its name is not the suite's (the extra is the suite's)."""
 SUITES = ["gymnax", *_SUITES]
 """The suites a name may start with (``<suite>/<id>``); gymnax's ids also stand alone (a
 suite of your own joins them by ``register_suite``)."""
@@ -254,7 +258,7 @@ def _unknown(name: str, base: str, known: list[str], listing: str) -> None:
 
 
 def _require(suite: str, name: str) -> None:
-    if suite not in _OWN_SUITES and importlib.util.find_spec(suite) is None:
+    if suite not in _OWN_SUITES and importlib.util.find_spec(_IMPORTS.get(suite, suite)) is None:
         raise ValueError(
             f"Config.env={name!r} needs {suite}, which is not installed: "
             f"pip install 'pgjax[{suite}]' (in a clone of pgjax: pip install -e '.[{suite}]')"

@@ -88,9 +88,9 @@ class Config:
     is made and validated; your own by ``pgjax.algorithms.register``)."""
     env: str = "CartPole-v1"
     """The environment: a gymnax (>= 1.0) id (``CartPole-v1``, ``gymnax/Breakout-MinAtar``),
-    ``brax/<name>`` (``brax/ant``), ``craftax/<name>``, or a name given to
-    ``pgjax.envs.register``; options after a colon (``brax/ant:backend=positional``). See
-    ``pgjax.envs.registry``."""
+    ``<suite>/<name>`` of an optional suite (``brax/ant``, ``craftax/<name>``,
+    ``playground/CartpoleBalance``...), or a name given to ``pgjax.envs.register``; options
+    after a colon (``brax/ant:backend=positional``). See ``pgjax.envs.registry``."""
     total_timesteps: int | None = None
     """Environment steps in the whole run, over all environments (rounded down to updates)."""
     num_envs: int | None = None

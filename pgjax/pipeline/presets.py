@@ -124,6 +124,12 @@ PRESETS[("brax/ant", "ppo_clip")] = dict(
     total_timesteps=2_000_000,
     **{**_BRAX, "num_envs": 128, "num_steps": 16, "num_minibatches": 4, "ent_coef": 0.001},
 )
+# MuJoCo Playground's CartpoleBalance: Brax's settings with lr 1e-3, searched on key 0 (4 seeds,
+# 2M steps, benchmarks/results/searches/playground_CartpoleBalance__ppo_clip.md: lr 3e-4 IQM
+# 996.3, lr 1e-3 999.4 of the 1000 an episode can return).
+PRESETS[("playground/CartpoleBalance", "ppo_clip")] = dict(
+    total_timesteps=2_000_000, **{**_BRAX, "lr": 1e-3}
+)
 # Craftax (symbolic), after the Craftax paper's PPO scaled to a CPU: λ 0.8, lr 2e-4, an
 # entropy bonus, wider layers for its 1345 (Classic) or 8268 inputs (checked on key 0).
 for _name in ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1"):
@@ -183,6 +189,7 @@ TIME_LIMITS = {
     "CartPole-v1": 500, "Acrobot-v1": 500, "Pendulum-v1": 200, "MountainCarContinuous-v0": 999,
     "Breakout-MinAtar": 1000, "SpaceInvaders-MinAtar": 1000, "Asterix-MinAtar": 1000,
     "Freeway-MinAtar": 2500, "brax/inverted_pendulum": 1000, "brax/ant": 1000,
+    "playground/CartpoleBalance": 1000,
     "craftax/Craftax-Classic-Symbolic-v1": 10000, "craftax/Craftax-Symbolic-v1": 100000,
     "MaskedCartPole-v1": 500, "Cue-v0": 0, "MemoryChain-bsuite": 1000,
 }  # fmt: skip

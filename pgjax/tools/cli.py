@@ -121,6 +121,8 @@ def _documented(
 
 def _config_flags() -> type:
     from pgjax.envs import env_names
+    from pgjax.envs.playground import TASKS
+    from pgjax.envs.registry import SUITES
 
     return _documented(
         Config,
@@ -130,10 +132,12 @@ def _config_flags() -> type:
                 "pgjax.algorithms.register in a module named by --import MODULE."
             ),
             "env": (
-                "Environment: a gymnax (>= 1.0) id, brax/<name> (pip install 'pgjax[brax]'), "
-                "craftax/<name> (pip install 'pgjax[craftax]'), or your own, registered by "
-                "pgjax.envs.register in a module named by --import MODULE; options after a "
-                f"colon (brax/ant:backend=positional). gymnax's: {', '.join(env_names())}."
+                "Environment: a gymnax (>= 1.0) id, <suite>/<name> of a suite installed by "
+                f"its extra (pip install 'pgjax[<suite>]'; suites: {', '.join(SUITES[1:])}), "
+                "or your own, registered by pgjax.envs.register in a module named by --import "
+                "MODULE; options after a colon (brax/ant:backend=positional). gymnax's: "
+                f"{', '.join(env_names())}. MuJoCo Playground's (the DeepMind Control Suite): "
+                f"{', '.join(f'playground/{t}' for t in TASKS)}."
             ),
         },
         DEFAULTS,
