@@ -220,15 +220,15 @@ def export_policy(
         mode: _stablehlo(f) if format == "stablehlo" else _onnx(f, f"pgjax_{mode}")
         for mode, f in functions.items()
     }
-    out = Path(out)
+    out, discrete = Path(out), bool(make_env(config.env).spec.discrete)
     out.mkdir(parents=True, exist_ok=True)
     signature = {
         "format": format,
         "algo": config.algo,
         "env": config.env,
         "update": int(np.asarray(state.update)),
-        "discrete": bool(make_env(config.env).spec.discrete),
-        "noise": "gumbel" if make_env(config.env).spec.discrete else "normal",
+        "discrete": discrete,
+        "noise": "gumbel" if discrete else "normal",
         "platforms": list(PLATFORMS) if format == "stablehlo" else None,
         "functions": {
             mode: {
