@@ -744,10 +744,11 @@ def run_export(args: ExportArgs) -> int:
     for mode, function in signature["functions"].items():
         path = Path(args.out) / function["file"]
         ports = ", ".join(p["name"] for p in function["inputs"])
-        wrote.append(
-            f"{path} ({mode}({ports}); {path.stat().st_size / 1e3:.1f} kB, loads in "
-            f"{export.load_seconds(path) * 1e3:.1f} ms)"
-        )
+        try:
+            loads = f"loads in {export.load_seconds(path) * 1e3:.1f} ms"
+        except ImportError:  # jax2onnx without onnxruntime: nothing here runs the file
+            loads = "onnxruntime not installed to load it"
+        wrote.append(f"{path} ({mode}({ports}); {path.stat().st_size / 1e3:.1f} kB, {loads})")
     print(
         f"pgjax: exported {signature['algo']} on {signature['env']} after "
         f"{signature['update']} updates: " + ", ".join(wrote) + f"; "
