@@ -1,7 +1,8 @@
 """Taking a trained policy out of pgjax: its action function, the parameters and observation
-statistics baked in, written as StableHLO (``jax.export``: any Python with ``jax`` runs it,
-pgjax not needed) or as ONNX (``jax2onnx``, the ``[onnx]`` extra: ``onnxruntime`` and
-``numpy`` run it), with ``signature.json`` naming every input and output, its shape and dtype.
+statistics baked in, written as StableHLO (``jax.export``: any Python with ``jax`` and
+``flatbuffers`` runs it, pgjax not needed) or as ONNX (``jax2onnx``, the ``[onnx]`` extra:
+``onnxruntime`` and ``numpy`` run it), with ``signature.json`` naming every input and output,
+its shape and dtype.
 
     pgjax export runs/cartpole exported --format onnx
     pgjax.export("runs/cartpole", "exported", format="stablehlo")           # from Python
