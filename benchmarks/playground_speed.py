@@ -17,7 +17,7 @@ import os
 import time
 
 import jax
-from common import machine, out_dir, script, write_table
+from common import compile_timed, machine, out_dir, script, write_table
 
 from pgjax import envs
 from pgjax.envs.playground import TASKS
@@ -39,9 +39,7 @@ def steps_per_second(task: str, num_envs: int, steps: int) -> tuple[str, ...]:
 
         return jax.lax.scan(step, state, jax.random.split(key, steps))[1].mean()
 
-    start = time.perf_counter()
-    compiled = jax.jit(run).lower(jax.random.key(0)).compile()
-    compile_s = time.perf_counter() - start
+    compiled, compile_s = compile_timed(run, jax.random.key(0))
     jax.block_until_ready(compiled(jax.random.key(1)))  # warm
     start = time.perf_counter()
     jax.block_until_ready(compiled(jax.random.key(2)))
