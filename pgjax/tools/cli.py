@@ -226,9 +226,8 @@ class _ExportArgs:
     out: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="OUT")]
     """A new or empty folder for greedy.<format>, sample.<format> and signature.json."""
     format: typing.Literal["stablehlo", "onnx"] = "stablehlo"
-    """stablehlo: jax.export's serialisation, run by any Python with jax and flatbuffers (CPU, CUDA,
-    TPU);
-    onnx: through jax2onnx (the [onnx] extra), run by onnxruntime."""
+    """stablehlo: jax.export's serialisation, run by any Python with jax and flatbuffers
+    (CPU, CUDA, TPU); onnx: through jax2onnx (the [onnx] extra), run by onnxruntime."""
     overwrite: bool = False
     """Write into an OUT folder that is not empty (files of the same names are replaced)."""
 
